@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+import { callCommand } from './commands/call.js';
+import { connectCommand } from './commands/connect.js';
+import { proxyCommand } from './commands/proxy.js';
+import { serveCommand } from './commands/serve.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.js';
+
+const COMMANDS: readonly Command[] = [serveCommand, proxyCommand, connectCommand, callCommand];
+
+const HELP = `Usage: anbox-oob <command> [options]
+
+An emulator of Anbox Cloud's out-of-band data v2 stack: the binder-compatible
+org.anbox.webrtc.IDataProxyService on a local Unix socket, handing data-channel sockets to apps.
+
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n')}
+
+Run \`anbox-oob <command> --help\` for a command's options. Protocol: docs/protocol.md`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
+    console.log(topic ? topic.help : HELP);
+    return name === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    process.stderr.write(`anbox-oob: unknown command "${name}"\n\n${HELP}\n`);
+    return EXIT_USAGE;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    // parseArgs reports unknown or malformed options with ERR_PARSE_ARGS_* codes.
+    const code = (error as { code?: unknown }).code;
+    if (error instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`anbox-oob ${name}: ${(error as Error).message}\nRun \`anbox-oob ${name} --help\` for usage.\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`anbox-oob ${name}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+const exitCode = await main(process.argv.slice(2));
+// Let stdout drain before leaving; daemons return only after their sockets are closed.
+process.exitCode = exitCode;
+if (exitCode !== EXIT_OK) setTimeout(() => process.exit(exitCode), 50).unref();

@@ -1,0 +1,140 @@
+import { Socket } from 'node:net';
+import { resolveServicePath } from '../config/paths.js';
+import * as native from '../native/addon.js';
+import { INTERFACE_TRANSACTION, PING_TRANSACTION } from '../parcel/constants.js';
+import { ParcelReader } from '../parcel/parcel-reader.js';
+import { ParcelWriter } from '../parcel/parcel-writer.js';
+import { Status } from '../parcel/status.js';
+import { DATA_PROXY_DESCRIPTOR, DATA_PROXY_SERVICE_NAME, TRANSACTION_connect } from '../service/data-proxy-service.js';
+import { SERVICE_MANAGER_DESCRIPTOR, SERVICE_MANAGER_NAME, SERVICE_MANAGER_TRANSACTIONS } from '../service/service-manager.js';
+import { ReplyMode } from '../wire/envelope.js';
+import { DataProxyError } from './data-proxy-error.js';
+import { ServiceConnection, type TransactOptions, type TransactResult } from './service-connection.js';
+
+export { DataProxyError };
+
+export interface DataProxyClientOptions {
+  /** Default: --service-socket's resolution: ANBOX_OOB_SERVICE_SOCKET, else the per-user default. */
+  servicePath?: string;
+}
+
+export interface ChannelConnectOptions {
+  /** Ask for stream mode: the IPC connection itself becomes the channel (no descriptor passing). */
+  stream?: boolean;
+}
+
+/**
+ * The TypeScript client of the data-proxy daemon. Keeps one connection for its transactions;
+ * stream-mode connects each use a connection of their own, which becomes the channel.
+ */
+export class DataProxyClient {
+  readonly servicePath: string;
+  private connection: Promise<ServiceConnection> | undefined;
+
+  constructor(options: DataProxyClientOptions = {}) {
+    this.servicePath = options.servicePath ?? resolveServicePath(undefined);
+  }
+
+  /**
+   * connect(channel): the connected channel socket as a Duplex. In descriptor mode the socket is
+   * the channel connection itself (the daemon is not in the data path).
+   */
+  async connect(channel: string, options: ChannelConnectOptions = {}): Promise<Socket> {
+    const request = new ParcelWriter().writeInterfaceToken(DATA_PROXY_DESCRIPTOR).writeString16(channel).toBuffer();
+    if (options.stream) return this.connectStream(request);
+    const reply = await this.transactOk(DATA_PROXY_SERVICE_NAME, TRANSACTION_connect, request);
+    let fd: number;
+    try {
+      const index = new ParcelReader(reply.data, reply.objectOffsets).readFileDescriptor().fd;
+      const received = reply.fds[index];
+      if (received === undefined) throw new Error(`reply names descriptor #${index} but ${reply.fds.length} arrived`);
+      fd = received;
+    } catch (error) {
+      for (const received of reply.fds) native.close(received);
+      throw new DataProxyError(Status.BAD_TYPE, 'PROTOCOL_ERROR', `connect reply carries no usable descriptor: ${(error as Error).message}`);
+    }
+    for (const other of reply.fds) if (other !== fd) native.close(other);
+    return new Socket({ fd, readable: true, writable: true });
+  }
+
+  /** PING_TRANSACTION to the data-proxy service; resolves when the daemon answers OK. */
+  async ping(service: string = DATA_PROXY_SERVICE_NAME): Promise<void> {
+    await this.transactOk(service, PING_TRANSACTION, Buffer.alloc(0));
+  }
+
+  /** INTERFACE_TRANSACTION: the service's interface descriptor. */
+  async interfaceDescriptor(service: string = DATA_PROXY_SERVICE_NAME): Promise<string> {
+    const reply = await this.transactOk(service, INTERFACE_TRANSACTION, Buffer.alloc(0));
+    return new ParcelReader(reply.data).readString16() ?? '';
+  }
+
+  /** The service manager's listServices: names of the services this daemon serves. */
+  async listServices(): Promise<string[]> {
+    const request = new ParcelWriter().writeInterfaceToken(SERVICE_MANAGER_DESCRIPTOR).writeInt32(15).toBuffer();
+    const reply = new ParcelReader((await this.transactOk(SERVICE_MANAGER_NAME, SERVICE_MANAGER_TRANSACTIONS.listServices, request)).data);
+    reply.readInt32();
+    return reply.readString16Array() ?? [];
+  }
+
+  /** The service manager's checkService: the service's descriptor, or null if there is none. */
+  async checkService(name: string): Promise<string | null> {
+    const request = new ParcelWriter().writeInterfaceToken(SERVICE_MANAGER_DESCRIPTOR).writeString16(name).toBuffer();
+    const reply = new ParcelReader((await this.transactOk(SERVICE_MANAGER_NAME, SERVICE_MANAGER_TRANSACTIONS.checkService, request)).data);
+    reply.readInt32();
+    return reply.readString16();
+  }
+
+  /** A raw transaction; non-OK replies are returned, not thrown. The caller owns the reply's fds. */
+  async transact(service: string, code: number, data: Uint8Array, options: TransactOptions = {}): Promise<TransactResult> {
+    const connection = await this.open();
+    return connection.transact(service, code, data, options);
+  }
+
+  close(): void {
+    const connection = this.connection;
+    this.connection = undefined;
+    void connection?.then((c) => c.close(), () => undefined);
+  }
+
+  private async transactOk(service: string, code: number, data: Uint8Array): Promise<TransactResult> {
+    const reply = await this.transact(service, code, data);
+    if (reply.status !== Status.OK) {
+      for (const fd of reply.fds) native.close(fd);
+      throw new DataProxyError(reply.status, reply.errorCode, reply.message || `transaction failed with status ${reply.status}`);
+    }
+    return reply;
+  }
+
+  private open(): Promise<ServiceConnection> {
+    if (!this.connection) {
+      const opening = ServiceConnection.open(this.servicePath);
+      this.connection = opening;
+      // A failed open must not poison later calls.
+      opening.catch(() => {
+        if (this.connection === opening) this.connection = undefined;
+      });
+    }
+    return this.connection;
+  }
+
+  private async connectStream(request: Buffer): Promise<Socket> {
+    const connection = await ServiceConnection.open(this.servicePath);
+    let socket: Socket | undefined;
+    connection.onStreamHandover((fd, alreadyReceived) => {
+      socket = new Socket({ fd, readable: true, writable: true });
+      if (alreadyReceived.length > 0) socket.unshift(alreadyReceived);
+    });
+    let reply: TransactResult;
+    try {
+      reply = await connection.transact(DATA_PROXY_SERVICE_NAME, TRANSACTION_connect, request, { replyMode: ReplyMode.STREAM });
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
+    if (reply.status !== Status.OK || !socket) {
+      connection.close();
+      throw new DataProxyError(reply.status, reply.errorCode, reply.message || `stream connect failed with status ${reply.status}`);
+    }
+    return socket;
+  }
+}

@@ -1,0 +1,46 @@
+import { channelSocketPath } from '../channels/channel-name.js';
+import { FIRST_CALL_TRANSACTION } from '../parcel/constants.js';
+import type { ParcelReader } from '../parcel/parcel-reader.js';
+import { ParcelWriter } from '../parcel/parcel-writer.js';
+import { ReplyMode } from '../wire/envelope.js';
+import type { BinderService, ServiceResult, TransactionContext } from './binder-service.js';
+import { connectChannelSocket } from './channel-connector.js';
+import { unknownTransaction } from './dispatcher.js';
+import { ServiceError } from './service-error.js';
+
+/** The names Anbox uses; the Android sample app and docs/protocol.md use the same. */
+export const DATA_PROXY_SERVICE_NAME = 'org.anbox.webrtc.IDataProxyService';
+export const DATA_PROXY_DESCRIPTOR = 'org.anbox.webrtc.IDataProxyService@1.0';
+/** connect(String channel) -> ParcelFileDescriptor */
+export const TRANSACTION_connect = FIRST_CALL_TRANSACTION;
+
+/**
+ * org.anbox.webrtc.IDataProxyService. connect: token, String16 channel name; the reply is a bare fd
+ * object at offset 0 (what Parcel.readFileDescriptor reads; no status word in front). Over this
+ * socket the object's fd field holds the descriptor's index among the frame's SCM_RIGHTS
+ * descriptors (always 0 here).
+ */
+export class DataProxyService implements BinderService {
+  readonly name = DATA_PROXY_SERVICE_NAME;
+  readonly descriptor = DATA_PROXY_DESCRIPTOR;
+
+  constructor(private readonly socketDir: string) {}
+
+  supportsStreamMode(code: number): boolean {
+    return code === TRANSACTION_connect;
+  }
+
+  async onTransact(code: number, data: ParcelReader, context: TransactionContext): Promise<ServiceResult> {
+    if (code !== TRANSACTION_connect) throw unknownTransaction(this, code, 'connect = 1');
+    data.enforceInterface(DATA_PROXY_DESCRIPTOR);
+    const channel = data.readString16();
+    if (channel === null) throw new ServiceError('NULL_ARGUMENT', 'connect needs a channel name; got a null String16');
+    const path = channelSocketPath(this.socketDir, channel);
+    const stream = context.replyMode === ReplyMode.STREAM;
+    const fd = await connectChannelSocket(channel, path, { blocking: !stream });
+    const logFields = { channel, mode: stream ? 'stream' : 'descriptor' };
+    if (stream) return { data: Buffer.alloc(0), objectOffsets: [], fds: [], streamFd: fd, logFields };
+    const reply = new ParcelWriter().writeFileDescriptor(0);
+    return { data: reply.toBuffer(), objectOffsets: reply.objectOffsets, fds: [fd], logFields };
+  }
+}
