@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CLI, spawnCli } from './cli.js';
+
+export interface DaemonHandle {
+  child: ChildProcess;
+  pid: number;
+  servicePath: string;
+  socketDir: string;
+  /** Everything the daemon printed so far (JSON log lines). */
+  output(): string;
+  /** Parsed JSON log lines. */
+  logLines(): Record<string, unknown>[];
+  /** SIGTERM and wait; returns the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Starts `anbox-oob proxy` on sockets inside `dir` and waits until its service socket exists.
+ * `shellPrefix` runs it under /bin/sh after that command (e.g. to lower `ulimit -n`).
+ */
+export async function startDaemon(dir: string, extraArgs: string[] = [], options: { shellPrefix?: string } = {}): Promise<DaemonHandle> {
+  const servicePath = join(dir, 'svc.sock');
+  const socketDir = join(dir, 'sockets');
+  const args = ['proxy', '--socket-dir', socketDir, '--service-socket', servicePath, '--log-format', 'json', ...extraArgs];
+  let child: ChildProcess;
+  if (options.shellPrefix) {
+    const quoted = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    child = spawn('/bin/sh', ['-c', `${options.shellPrefix}; exec ${quoted}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } else {
+    child = spawnCli(args);
+  }
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 15_000;
+  while (!existsSync(servicePath) || !output.includes('daemon.started')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`daemon did not start (exit ${child.exitCode}):\n${output}`);
+    }
+    await sleep(20);
+  }
+  return {
+    child,
+    pid: child.pid!,
+    servicePath,
+    socketDir,
+    output: () => output,
+    logLines: () =>
+      output
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Number of open descriptors of a process (Linux /proc). */
+export function openFdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
