@@ -20,7 +20,9 @@ export async function runDataProxyDaemon(settings: DaemonSettings, role: string)
   // The daemon must outlive bugs in one request: log them loudly and keep serving.
   process.on('uncaughtException', (error) => log.error({ event: 'daemon.uncaught_exception', err: error }, 'unexpected error; still serving'));
   process.on('unhandledRejection', (error) => log.error({ event: 'daemon.unhandled_rejection', err: error }, 'unexpected rejection; still serving'));
-  log.info(
+  // The paths in use are always printed, whatever --log-level says.
+  const announce = log.levelVal > 30 && log.level !== 'silent' ? log.child({}, { level: 'info' }) : log;
+  announce.info(
     {
       event: 'daemon.started',
       role,

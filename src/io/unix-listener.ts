@@ -24,8 +24,12 @@ export interface UnixListenerOptions {
   backlog?: number;
   /** A new connection; the callee owns the descriptor. */
   onConnection(fd: number): void;
-  /** accept(2) failed with something other than EAGAIN; the listener pauses briefly on EMFILE/ENFILE. */
+  /**
+   * accept(2) failed with something other than EAGAIN. On EMFILE/ENFILE the listener pauses and
+   * retries every 100 ms; this is called once when that starts, and onAcceptResumed when it ends.
+   */
   onAcceptError(errnoValue: number): void;
+  onAcceptResumed?(): void;
 }
 
 const DESCRIPTOR_EXHAUSTION_PAUSE_MS = 100;
@@ -40,6 +44,7 @@ export class UnixListener {
   private inode: number;
   private resumeTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private exhausted = false;
 
   constructor(private readonly options: UnixListenerOptions) {
     removeStaleSocket(options.path);
@@ -86,18 +91,24 @@ export class UnixListener {
     for (let i = 0; i < 64; i++) {
       const fd = native.accept(this.fd);
       if (fd >= 0) {
+        if (this.exhausted) {
+          this.exhausted = false;
+          this.options.onAcceptResumed?.();
+        }
         this.options.onConnection(fd);
         continue;
       }
       if (fd === -errno.EAGAIN) return;
-      this.options.onAcceptError(fd);
-      if (fd === -errno.EMFILE || fd === -errno.ENFILE || fd === -errno.ENOBUFS || fd === -errno.ENOMEM) {
-        // Out of descriptors: the pending connection stays in the backlog; polling again at once would spin.
+      const outOfDescriptors = fd === -errno.EMFILE || fd === -errno.ENFILE || fd === -errno.ENOBUFS || fd === -errno.ENOMEM;
+      if (!outOfDescriptors || !this.exhausted) this.options.onAcceptError(fd);
+      if (outOfDescriptors) {
+        // The pending connection stays in the backlog; polling again at once would spin. The timer
+        // is not unref'd: while paused it is what keeps the daemon's event loop alive.
+        this.exhausted = true;
         if (this.poll) native.pollUpdate(this.poll, 0);
         this.resumeTimer = setTimeout(() => {
           if (this.poll && !this.closed) native.pollUpdate(this.poll, native.PollEvent.READABLE);
         }, DESCRIPTOR_EXHAUSTION_PAUSE_MS);
-        this.resumeTimer.unref();
       }
       return;
     }

@@ -66,7 +66,11 @@ export class DataProxyServer {
       mode: SERVICE_SOCKET_MODE,
       onConnection: (fd) => this.accept(fd),
       onAcceptError: (errno) =>
-        this.log.error({ event: 'daemon.accept_failed', errno: native.errnoName(errno) }, 'accept failed; pausing briefly if out of descriptors'),
+        this.log.error(
+          { event: 'daemon.accept_failed', errno: native.errnoName(errno) },
+          'cannot accept connections; if out of descriptors, new clients wait until some close (raise ulimit -n)',
+        ),
+      onAcceptResumed: () => this.log.info({ event: 'daemon.accept_resumed' }, 'accepting connections again'),
     });
   }
 
