@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as native from '../src/native/addon.js';
-import type { BenchContext, TrackedChild } from './harness.js';
+import { BenchSetupError, type BenchContext, type TrackedChild } from './harness.js';
 
 // ---------------------------------------------------------------------------------------------
 // The daemon
@@ -23,7 +23,7 @@ export interface DaemonFixture {
 /** `anbox-oob proxy` on sockets inside `dir`; resolves once it serves. */
 export async function startDaemon(context: BenchContext, dir: string): Promise<DaemonFixture> {
   const cli = join(context.repoRoot, 'dist', 'src', 'cli', 'main.js');
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`npm run build\` (\`npm run bench\` does it for you)`);
+  if (!existsSync(cli)) throw new BenchSetupError(`${cli} is missing: run \`npm run build\` (\`npm run bench\` does it for you)`);
   const servicePath = join(dir, 'svc.sock');
   const socketDir = join(dir, 'sockets');
   const daemon = context.spawnChild('daemon', process.execPath, [
@@ -106,7 +106,7 @@ export interface FloorResult {
 export function buildFloor(context: BenchContext, dir: string): string {
   const source = process.env.BENCH_FDPASS_SOURCE ?? resolve(context.repoRoot, '..', 'shared', 'baselines', 'fdpass.c');
   if (!existsSync(source)) {
-    throw new Error(
+    throw new BenchSetupError(
       `the C floor's source ${source} is missing: the benchmark expects the repository's parent to hold shared/baselines/fdpass.c ` +
         '(or set BENCH_FDPASS_SOURCE to its path)',
     );
@@ -115,13 +115,13 @@ export function buildFloor(context: BenchContext, dir: string): string {
   const compiled = spawnSync('cc', ['-O2', '-o', binary, source], { encoding: 'utf8' });
   if (compiled.error) {
     const code = (compiled.error as NodeJS.ErrnoException).code;
-    throw new Error(
+    throw new BenchSetupError(
       code === 'ENOENT'
         ? 'no C compiler: `cc` is not on PATH, and the benchmark needs it to build the C floor (install gcc or clang, e.g. `apt-get install build-essential`)'
         : `cannot run cc: ${compiled.error.message}`,
     );
   }
-  if (compiled.status !== 0) throw new Error(`cc -O2 -o ${binary} ${source} failed (exit ${compiled.status}):\n${compiled.stderr}`);
+  if (compiled.status !== 0) throw new BenchSetupError(`cc -O2 -o ${binary} ${source} failed (exit ${compiled.status}):\n${compiled.stderr}`);
   return binary;
 }
 

@@ -56,6 +56,11 @@ export interface Benchmark {
   run(context: BenchContext): Promise<BenchResult>;
 }
 
+/** A missing prerequisite (compiler, baseline source, build): reported without a stack trace. */
+export class BenchSetupError extends Error {
+  override readonly name = 'BenchSetupError';
+}
+
 // ---------------------------------------------------------------------------------------------
 // Statistics
 

@@ -19,18 +19,30 @@ export function formatParcel(data: Buffer, objectOffsets: readonly number[], exp
       lines.push(`  fd object at ${offset}: flags 0x${data.readUInt32LE(offset + 4).toString(16)}, descriptor #${data.readUInt32LE(offset + 8)} of this reply`);
     }
   }
-  const asString = readWholeString16(data);
-  if (asString !== undefined && (expectString16 || data.length > 4)) lines.push(`  as String16: ${JSON.stringify(asString)}`);
-  if (data.length === 4) lines.push(`  as int32: ${data.readInt32LE(0)}`);
+  lines.push(...decodings(data, expectString16).map((d) => `  ${d}`));
   return lines;
 }
 
-function readWholeString16(data: Buffer): string | null | undefined {
-  try {
-    const reader = new ParcelReader(data);
-    const value = reader.readString16();
-    return reader.remaining === 0 ? value : undefined;
-  } catch {
-    return undefined;
+/** Readings that consume the whole Parcel exactly; the ones `service call` users look for. */
+function decodings(data: Buffer, expectString16: boolean): string[] {
+  const found: string[] = [];
+  const whole = <T>(read: (reader: ParcelReader) => T): T | undefined => {
+    try {
+      const reader = new ParcelReader(data);
+      const value = read(reader);
+      return reader.remaining === 0 ? value : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  if (data.length === 4) found.push(`as int32: ${data.readInt32LE(0)}`);
+  const asString = whole((r) => r.readString16());
+  if (asString !== undefined && (expectString16 || data.length > 4)) found.push(`as String16: ${JSON.stringify(asString)}`);
+  if (data.length > 4 && data.readInt32LE(0) === 0) {
+    const asStringReply = whole((r) => (r.readInt32(), r.readString16()));
+    if (asStringReply !== undefined) found.push(`as AIDL reply: no exception, String16 ${JSON.stringify(asStringReply)}`);
+    const asArrayReply = whole((r) => (r.readInt32(), r.readString16Array()));
+    if (asArrayReply !== undefined) found.push(`as AIDL reply: no exception, String16[] ${JSON.stringify(asArrayReply)}`);
   }
+  return found;
 }

@@ -105,16 +105,21 @@ export class DataProxyClient {
     return reply;
   }
 
-  private open(): Promise<ServiceConnection> {
-    if (!this.connection) {
-      const opening = ServiceConnection.open(this.servicePath);
-      this.connection = opening;
-      // A failed open must not poison later calls.
-      opening.catch(() => {
-        if (this.connection === opening) this.connection = undefined;
-      });
+  /** The shared connection; a new one when the last failed (daemon restarted, or it hung up). */
+  private async open(): Promise<ServiceConnection> {
+    const current = this.connection;
+    if (current) {
+      const connection = await current.catch(() => undefined);
+      if (connection && !connection.isLost) return connection;
+      if (this.connection !== current) return this.open();
     }
-    return this.connection;
+    const opening = ServiceConnection.open(this.servicePath);
+    this.connection = opening;
+    // A failed open must not poison later calls.
+    opening.catch(() => {
+      if (this.connection === opening) this.connection = undefined;
+    });
+    return opening;
   }
 
   private async connectStream(request: Buffer): Promise<Socket> {

@@ -83,6 +83,11 @@ export class ServiceConnection {
     this.streamHandover = handover;
   }
 
+  /** True once the connection failed or was closed; transactions then reject at once. */
+  get isLost(): boolean {
+    return this.lost !== undefined;
+  }
+
   close(): void {
     this.connection.destroy();
     this.failPending(new DataProxyError(Status.DEAD_OBJECT, 'CONNECTION_CLOSED', 'the connection to the daemon was closed'));

@@ -2,7 +2,7 @@ import { INTERFACE_TRANSACTION, PING_TRANSACTION } from '../parcel/constants.js'
 import { isBuiltinTransaction } from '../parcel/index.js';
 import { ParcelReader } from '../parcel/parcel-reader.js';
 import { ParcelWriter } from '../parcel/parcel-writer.js';
-import { ReplyMode, type TransactionMessage } from '../wire/envelope.js';
+import { ReplyMode, type ReplyModeValue, type TransactionMessage } from '../wire/envelope.js';
 import type { BinderService, PeerCredentials, ServiceResult } from './binder-service.js';
 import { ServiceError } from './service-error.js';
 
@@ -44,6 +44,9 @@ export class Dispatcher {
     if (transaction.objectOffsets.length > 0) {
       throw new ServiceError('DESCRIPTORS_NOT_ACCEPTED', 'transactions may not carry objects or descriptors; send plain Parcel data');
     }
+    if (transaction.replyMode !== ReplyMode.DESCRIPTOR && transaction.replyMode !== ReplyMode.STREAM) {
+      throw new ServiceError('UNKNOWN_REPLY_MODE', `reply_mode ${transaction.replyMode} is unknown; use 0 (descriptor) or 1 (stream)`);
+    }
     const service = this.services.get(transaction.service);
     if (!service) {
       throw new ServiceError(
@@ -60,7 +63,7 @@ export class Dispatcher {
       throw new ServiceError('UNKNOWN_TRANSACTION', `${service.name} does not implement built-in transaction 0x${hex(transaction.code)}`);
     }
     const data = new ParcelReader(transaction.data);
-    return service.onTransact(transaction.code, data, { peer, replyMode: transaction.replyMode });
+    return service.onTransact(transaction.code, data, { peer, replyMode: transaction.replyMode as ReplyModeValue });
   }
 }
 

@@ -3,7 +3,7 @@ import * as native from '../native/addon.js';
 import { FLAG_ONEWAY } from '../parcel/constants.js';
 import { statusName } from '../parcel/status.js';
 import type { Logger } from '../log/logger.js';
-import { decodeFrame, encodeReply, type ReplyMessage, type TransactionMessage } from '../wire/envelope.js';
+import { decodeFrame, encodeReply, ReplyMode, type ReplyMessage, type TransactionMessage } from '../wire/envelope.js';
 import { encodeFrame, FrameDecoder } from '../wire/framing.js';
 import { WireError } from '../wire/wire-error.js';
 import type { PeerCredentials, ServiceResult } from './binder-service.js';
@@ -126,6 +126,12 @@ export class IpcSession {
       if (replyError.internal) this.log.error({ ...logFields, err: error }, 'transaction failed');
       else this.log.info(logFields, 'transaction refused');
       if (!(transaction.flags & FLAG_ONEWAY)) this.sendError(transaction.id, error);
+      if (transaction.replyMode === ReplyMode.STREAM) {
+        // Whatever the client sent behind a stream-mode connect was meant for the channel, not
+        // frames to execute: answer, then hang up.
+        this.draining = true;
+        void this.connection.flushed().then(() => this.close());
+      }
       return;
     }
     this.deps.onTransaction('served');

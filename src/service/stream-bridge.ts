@@ -8,8 +8,9 @@ export interface StreamBridgeStats {
 /**
  * Stream mode after the OK reply: the IPC connection and the channel connection become one byte
  * pipe, both directions, with the kernel's socket buffers and Node's stream backpressure between
- * them. When either side ends, the other side's writer is ended; when both are done, or on any
- * error, both descriptors are closed. Takes ownership of both descriptors.
+ * them. Half-close is forwarded: when one side stops writing (EOF), the other side's writer is
+ * ended, and the opposite direction stays open so replies in flight still arrive. When both
+ * directions are done, or on any error, both descriptors are closed. Takes ownership of both.
  */
 export class StreamBridge {
   private readonly ipc: Socket;
@@ -19,8 +20,8 @@ export class StreamBridge {
   readonly done: Promise<StreamBridgeStats>;
 
   constructor(ipcFd: number, channelFd: number, alreadyReceived: Buffer) {
-    this.ipc = new Socket({ fd: ipcFd, readable: true, writable: true });
-    this.channel = new Socket({ fd: channelFd, readable: true, writable: true });
+    this.ipc = new Socket({ fd: ipcFd, readable: true, writable: true, allowHalfOpen: true });
+    this.channel = new Socket({ fd: channelFd, readable: true, writable: true, allowHalfOpen: true });
     let resolveDone!: (stats: StreamBridgeStats) => void;
     this.done = new Promise((resolve) => (resolveDone = resolve));
     if (alreadyReceived.length > 0) {

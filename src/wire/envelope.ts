@@ -13,7 +13,8 @@ export interface TransactionMessage {
   flags: number;
   data: Uint8Array;
   objectOffsets: number[];
-  replyMode: ReplyModeValue;
+  /** ReplyMode value as received; an unknown one is refused by the dispatcher, with this id. */
+  replyMode: number;
 }
 
 export interface ReplyMessage {
@@ -57,10 +58,6 @@ export function decodeFrame(body: Uint8Array): DecodedFrame {
 }
 
 function toTransaction(t: Record<string, unknown>): TransactionMessage {
-  const replyMode = Number(t.replyMode);
-  if (replyMode !== ReplyMode.DESCRIPTOR && replyMode !== ReplyMode.STREAM) {
-    throw new WireError('MALFORMED_FRAME', `unknown reply_mode ${replyMode}; expected 0 (descriptor) or 1 (stream)`);
-  }
   return {
     id: Number(t.id),
     service: String(t.service),
@@ -68,7 +65,7 @@ function toTransaction(t: Record<string, unknown>): TransactionMessage {
     flags: Number(t.flags),
     data: t.data as Uint8Array,
     objectOffsets: (t.objectOffsets as number[]).map(Number),
-    replyMode,
+    replyMode: Number(t.replyMode),
   };
 }
 

@@ -39,7 +39,8 @@ function daemonLog(): string {
   return daemonOutput.length > 0 ? daemonOutput : '(the daemon printed nothing)';
 }
 
-function requirePython(): void {
+/** Why python3 cannot be used, or undefined when it can. */
+function pythonProblem(): string | undefined {
   let version: string;
   try {
     version = execFileSync(PYTHON, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], {
@@ -47,16 +48,20 @@ function requirePython(): void {
       timeout: 10_000,
     }).trim();
   } catch (err) {
-    throw new Error(
+    return (
       `python3 is required by the Python interop test but could not be run (${(err as Error).message}). ` +
-        'Install Python 3.9 or newer and make sure `python3` is on PATH.',
+      'Install Python 3.9 or newer and make sure `python3` is on PATH.'
     );
   }
   const [major, minor] = version.split('.').map(Number);
   if (major < 3 || (major === 3 && minor < 9)) {
-    throw new Error(`python3 is ${version}; the interop client needs 3.9+ (socket.recv_fds)`);
+    return `python3 is ${version}; the interop client needs 3.9 or newer (socket.recv_fds)`;
   }
+  return undefined;
 }
+
+// Set by beforeAll. A missing python3 must fail every test with this message, never skip them.
+let pythonError: string | undefined;
 
 async function waitForSocket(file: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -98,6 +103,10 @@ function startPlatform(socketPath: string): Promise<net.Server> {
 
 function runPy(args: string[]): Promise<PyResult> {
   return new Promise((resolve, reject) => {
+    if (pythonError !== undefined) {
+      reject(new Error(pythonError));
+      return;
+    }
     execFile(
       PYTHON,
       [pythonClient, '--service-socket', serviceSocket, '--timeout', '10', ...args],
@@ -129,7 +138,8 @@ function describeRun(r: PyResult): string {
 }
 
 beforeAll(async () => {
-  requirePython();
+  pythonError = pythonProblem();
+  if (pythonError !== undefined) return; // every test fails with the message (see runPy)
   if (!fs.existsSync(daemonCli)) {
     throw new Error(`${daemonCli} is missing: run \`npm run build\` first (\`npm test\` does it)`);
   }
@@ -170,6 +180,10 @@ afterAll(async () => {
 });
 
 describe('Python client written from docs/protocol.md', () => {
+  it('python3 (3.9+) is available', () => {
+    expect(pythonError, pythonError).toBeUndefined();
+  });
+
   it('its codec reproduces the byte-by-byte examples of the document', async () => {
     const r = await runPy(['selftest']);
     expect(r.json, describeRun(r)).toEqual({ ok: true, failures: [] });

@@ -138,6 +138,24 @@ describe('malformed input', () => {
     raw.socket.destroy();
   });
 
+  it('refuses an unknown reply mode with the transaction id', async () => {
+    const raw = rawConnection();
+    raw.socket.write(encodeFrame(encodeTransaction({ id: 21, service: DATA_PROXY_SERVICE_NAME, code: PING, flags: 0, data: Buffer.alloc(0), objectOffsets: [], replyMode: 2 })));
+    expect(await raw.nextReply()).toMatchObject({ id: 21, status: Status.BAD_VALUE, errorCode: 'UNKNOWN_REPLY_MODE' });
+    raw.socket.destroy();
+  });
+
+  it('hangs up after refusing a stream-mode connect, so early channel bytes are never run as frames', async () => {
+    const raw = rawConnection();
+    const refused = encodeFrame(
+      encodeTransaction({ id: 22, service: DATA_PROXY_SERVICE_NAME, code: 1, flags: 0, data: connectRequest('missing'), objectOffsets: [], replyMode: ReplyMode.STREAM }),
+    );
+    raw.socket.write(Buffer.concat([refused, transactionFrame(23, PING, Buffer.alloc(0))]));
+    expect(await raw.nextReply()).toMatchObject({ id: 22, errorCode: 'CHANNEL_NOT_FOUND' });
+    await raw.closed;
+    expect(raw.replies.map((r) => r.id)).toEqual([22]);
+  });
+
   it('sends no reply to a oneway transaction', async () => {
     const raw = rawConnection();
     const oneway = encodeFrame(encodeTransaction({ id: 5, service: DATA_PROXY_SERVICE_NAME, code: PING, flags: 1, data: Buffer.alloc(0), objectOffsets: [], replyMode: 0 }));

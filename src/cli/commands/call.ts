@@ -60,6 +60,8 @@ Examples:
     const code = parseCode(codeText);
     const layout = (values['token-layout'] ?? 'api30') as InterfaceTokenLayout;
     if (!LAYOUTS.includes(layout)) throw new UsageError(`--token-layout must be one of ${LAYOUTS.join(', ')}`);
+    // Arguments are checked before anything is sent.
+    const argumentBytes = writeArguments(new ParcelWriter(), args).toBuffer();
     const client = new DataProxyClient({ servicePath: values['service-socket'] });
     try {
       const data = new ParcelWriter();
@@ -67,7 +69,7 @@ Examples:
         const descriptor = values.token ?? (await client.interfaceDescriptor(service));
         data.writeInterfaceToken(descriptor, layout, { strictModePolicy: 0 });
       }
-      writeArguments(data, args);
+      data.writeBytes(argumentBytes);
       const reply = await client.transact(service, code, data.toBuffer());
       const lines = [`status: ${statusName(reply.status)} (${reply.status})${reply.errorCode ? ` ${reply.errorCode}` : ''}`];
       if (reply.message) lines.push(`message: ${reply.message}`);
@@ -96,7 +98,7 @@ function parseCode(text: string): number {
   return code;
 }
 
-function writeArguments(data: ParcelWriter, args: string[]): void {
+function writeArguments(data: ParcelWriter, args: string[]): ParcelWriter {
   for (let i = 0; i < args.length; i++) {
     const type = args[i]!;
     if (type === 'null') {
@@ -121,6 +123,7 @@ function writeArguments(data: ParcelWriter, args: string[]): void {
         throw new UsageError(`unknown argument type "${type}"; use i32, i64, s16 or null`);
     }
   }
+  return data;
 }
 
 function describeFd(fd: number): string {

@@ -1,0 +1,246 @@
+/**
+ * Connect round trip: how long an app waits between asking the daemon for a channel and holding
+ * the channel's descriptor, next to a C program doing the same with three processes and no framing
+ * (../shared/baselines/fdpass.c, "the C floor").
+ *
+ * One round trip = send the connect transaction, receive the reply with its SCM_RIGHTS descriptor,
+ * close the descriptor (fdpass's client also closes it unread). The daemon connects
+ * <socket-dir>/webrtc_data_foo for every request; a fake channel in its own process accepts and
+ * closes those connections. This process is only the client.
+ *
+ * Environment (all optional):
+ *   BENCH_CONNECTS         measured round trips per trial, 1 client (default 20000); also the total
+ *                          for the concurrent row and fdpass's N
+ *   BENCH_TRIALS           trials; the median one is reported (default 3)
+ *   BENCH_WARMUP           unmeasured round trips before each measured phase (default N/10, max 2000)
+ *   BENCH_CLIENTS          concurrent clients for the concurrent row (default 8)
+ *   BENCH_SOCKET_CONNECTS  measured client.connect() calls per trial (default N/4; 0 skips the row)
+ */
+import { join } from 'node:path';
+import { DataProxyClient } from '../src/client/data-proxy-client.js';
+import { close } from '../src/native/addon.js';
+import { ParcelWriter } from '../src/parcel/parcel-writer.js';
+import { buildFloor, runFloor, startChannelListener, startDaemon, type FloorResult } from './fixtures.js';
+import {
+  envInt,
+  latencyStats,
+  medianBy,
+  type BenchContext,
+  type BenchGoal,
+  type BenchResult,
+  type BenchRow,
+  type Benchmark,
+  type LatencyStats,
+} from './harness.js';
+
+const SERVICE = 'org.anbox.webrtc.IDataProxyService';
+const DESCRIPTOR = 'org.anbox.webrtc.IDataProxyService@1.0';
+const TRANSACTION_CONNECT = 1;
+const CHANNEL = 'foo';
+const GOAL_RATIO = 2;
+
+interface Settings {
+  connects: number;
+  trials: number;
+  warmup: number;
+  clients: number;
+  socketConnects: number;
+}
+
+function settings(): Settings {
+  const connects = envInt('BENCH_CONNECTS', 20_000);
+  return {
+    connects,
+    trials: envInt('BENCH_TRIALS', 3),
+    warmup: envInt('BENCH_WARMUP', Math.min(2000, Math.ceil(connects / 10)), 0),
+    clients: envInt('BENCH_CLIENTS', 8),
+    socketConnects: envInt('BENCH_SOCKET_CONNECTS', Math.ceil(connects / 4), 0),
+  };
+}
+
+interface Trial {
+  floor: FloorResult;
+  one: LatencyStats;
+  many: LatencyStats;
+  socket: LatencyStats | undefined;
+}
+
+export const connectRoundTrip: Benchmark = {
+  name: 'connect round trip',
+  async run(context: BenchContext): Promise<BenchResult> {
+    const s = settings();
+    const dir = context.makeTempDir('anbox-oob-bench-');
+    context.progress(`connect round trip: N=${s.connects}, warm-up ${s.warmup}, ${s.trials} trials, ${s.clients} concurrent clients, temp dir ${dir}`);
+    const floorBinary = buildFloor(context, dir);
+    const daemon = await startDaemon(context, dir);
+    const channel = await startChannelListener(context, daemon.socketDir, CHANNEL);
+    const request = new ParcelWriter().writeInterfaceToken(DESCRIPTOR).writeString16(CHANNEL).toBuffer();
+    const trials: Trial[] = [];
+    try {
+      for (let t = 1; t <= s.trials; t++) {
+        const tag = `trial ${t}/${s.trials}`;
+        context.progress(`${tag}: C floor (fdpass ${s.connects})`);
+        const floor = await runFloor(context, floorBinary, s.connects, join(dir, `fdpass-${t}`));
+        context.progress(`${tag}: daemon, 1 client`);
+        const one = await measureTransact(daemon.servicePath, request, 1, s.connects, s.warmup);
+        context.progress(`${tag}: daemon, ${s.clients} clients`);
+        const many = await measureTransact(daemon.servicePath, request, s.clients, s.connects, s.warmup);
+        let socket: LatencyStats | undefined;
+        if (s.socketConnects > 0) {
+          context.progress(`${tag}: daemon, client.connect() -> net.Socket`);
+          socket = await measureSocketConnect(daemon.servicePath, s.socketConnects, Math.min(s.warmup, s.socketConnects));
+        }
+        context.progress(
+          `${tag}: floor ${floor.persistentUs.toFixed(1)} µs/op; 1 client p50 ${one.p50Us.toFixed(1)} µs (${(one.p50Us / floor.persistentUs).toFixed(2)}x); ` +
+            `${s.clients} clients ${many.opsPerS.toFixed(0)} ops/s`,
+        );
+        trials.push({ floor, one, many, socket });
+      }
+    } finally {
+      await Promise.all([daemon.stop(), channel.stop('SIGTERM', 2000)]);
+    }
+    return report(s, trials);
+  },
+};
+
+/**
+ * `clients` DataProxyClients (one IPC connection each), driven by as many async loops in this
+ * process, each doing sequential round trips. `total` measured round trips in all.
+ */
+async function measureTransact(servicePath: string, request: Buffer, clients: number, total: number, warmup: number): Promise<LatencyStats> {
+  const pool = Array.from({ length: clients }, () => new DataProxyClient({ servicePath }));
+  try {
+    const latencies = new Float64Array(total);
+    const share = (n: number, i: number) => Math.floor((n * (i + 1)) / clients) - Math.floor((n * i) / clients);
+    await Promise.all(pool.map((client, i) => roundTrips(client, request, share(Math.max(warmup, clients), i), undefined, 0)));
+    const start = process.hrtime.bigint();
+    await Promise.all(pool.map((client, i) => roundTrips(client, request, share(total, i), latencies, Math.floor((total * i) / clients))));
+    const wallNs = Number(process.hrtime.bigint() - start);
+    return latencyStats(latencies, wallNs);
+  } finally {
+    for (const client of pool) client.close();
+  }
+}
+
+/** The raw path: transact, then close the reply's descriptors at once (what fdpass's client does). */
+async function roundTrips(client: DataProxyClient, request: Buffer, count: number, latencies: Float64Array | undefined, offset: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const t0 = process.hrtime.bigint();
+    const reply = await client.transact(SERVICE, TRANSACTION_CONNECT, request);
+    for (const fd of reply.fds) close(fd);
+    const t1 = process.hrtime.bigint();
+    if (reply.status !== 0 || reply.fds.length !== 1) {
+      throw new Error(`connect("${CHANNEL}") failed: status ${reply.status} ${reply.errorCode} ${reply.message} (${reply.fds.length} descriptors)`);
+    }
+    if (latencies) latencies[offset + i] = Number(t1 - t0);
+  }
+}
+
+/** client.connect(): the same round trip plus parsing the fd object and wrapping the fd in a net.Socket. */
+async function measureSocketConnect(servicePath: string, count: number, warmup: number): Promise<LatencyStats> {
+  const client = new DataProxyClient({ servicePath });
+  try {
+    for (let i = 0; i < Math.max(1, warmup); i++) (await client.connect(CHANNEL)).destroy();
+    const latencies = new Float64Array(count);
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) {
+      const t0 = process.hrtime.bigint();
+      const socket = await client.connect(CHANNEL);
+      socket.destroy();
+      latencies[i] = Number(process.hrtime.bigint() - t0);
+    }
+    return latencyStats(latencies, Number(process.hrtime.bigint() - start));
+  } finally {
+    client.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function report(s: Settings, trials: Trial[]): BenchResult {
+  const floor = medianBy(trials, (t) => t.floor.persistentUs).floor;
+  const reconnect = medianBy(trials, (t) => t.floor.reconnectUs).floor.reconnectUs;
+  const one = medianBy(trials, (t) => t.one.p50Us).one;
+  const many = medianBy(trials, (t) => t.many.opsPerS).many;
+  const socketTrials = trials.flatMap((t) => (t.socket ? [t.socket] : []));
+  const socket = socketTrials.length > 0 ? medianBy(socketTrials, (t) => t.p50Us) : undefined;
+
+  const spread = (values: number[], unit: string, digits = 1) =>
+    trials.length < 2 ? '' : `${unit} ${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)}`;
+  const rows: BenchRow[] = [
+    {
+      benchmark: 'C floor: fdpass persistent, 1 client',
+      meanUs: floor.persistentUs,
+      opsPerS: floor.persistentOpsPerS,
+      spread: spread(trials.map((t) => t.floor.persistentUs), 'mean'),
+    },
+    {
+      benchmark: 'C floor: fdpass reconnect (new conn each)',
+      meanUs: reconnect,
+      opsPerS: 1e6 / reconnect,
+      spread: spread(trials.map((t) => t.floor.reconnectUs), 'mean'),
+    },
+    {
+      benchmark: 'connect round trip, 1 client',
+      ...latencyColumns(one),
+      floorUs: floor.persistentUs,
+      floorOpsPerS: floor.persistentOpsPerS,
+      p50Ratio: one.p50Us / floor.persistentUs,
+      opsRatio: one.opsPerS / floor.persistentOpsPerS,
+      spread: spread(trials.map((t) => t.one.p50Us), 'p50'),
+    },
+    {
+      benchmark: `connect round trip, ${s.clients} clients`,
+      ...latencyColumns(many),
+      floorOpsPerS: floor.persistentOpsPerS,
+      opsRatio: many.opsPerS / floor.persistentOpsPerS,
+      spread: spread(trials.map((t) => t.many.opsPerS), 'ops/s', 0),
+    },
+  ];
+  if (socket) {
+    rows.push({
+      benchmark: 'client.connect() -> net.Socket, 1 client',
+      ...latencyColumns(socket),
+      floorUs: floor.persistentUs,
+      floorOpsPerS: floor.persistentOpsPerS,
+      p50Ratio: socket.p50Us / floor.persistentUs,
+      opsRatio: socket.opsPerS / floor.persistentOpsPerS,
+      spread: spread(socketTrials.map((t) => t.p50Us), 'p50'),
+    });
+  }
+
+  const ratio = one.p50Us / floor.persistentUs;
+  const allowed = GOAL_RATIO * floor.persistentUs;
+  const paired = trials.map((t) => `${(t.one.p50Us / t.floor.persistentUs).toFixed(2)}x`).join(', ');
+  const goal: BenchGoal = {
+    description: `connect round trip p50 (1 client) within ${GOAL_RATIO}x of the C floor`,
+    pass: one.p50Us <= allowed,
+    detail:
+      `p50 ${one.p50Us.toFixed(1)} µs = ${ratio.toFixed(2)}x the floor (${floor.persistentUs.toFixed(1)} µs); the goal allows ${allowed.toFixed(1)} µs: ` +
+      (one.p50Us <= allowed
+        ? `${(allowed - one.p50Us).toFixed(1)} µs of headroom`
+        : `${(one.p50Us - allowed).toFixed(1)} µs (${((one.p50Us / allowed - 1) * 100).toFixed(0)}%) too slow`) +
+      (trials.length > 1 ? `; per trial (each against its own floor): ${paired}` : ''),
+  };
+
+  const socketOverhead = socket ? socket.p50Us - one.p50Us : undefined;
+  const notes = [
+    `round trip = transact(connect "${CHANNEL}") -> reply + 1 descriptor -> close(fd), over one persistent IPC connection per client; ` +
+      'the daemon connects the channel socket for every request.',
+    `${s.clients} clients = ${s.clients} DataProxyClients (${s.clients} IPC connections) driven by ${s.clients} concurrent async loops in this one ` +
+      `process, ${s.connects} round trips in all; ops/s = all round trips / wall time; percentiles over all of them.`,
+    `per trial: ${s.connects} measured round trips (after ${s.warmup} warm-up) for each daemon row` +
+      (socket ? ` (${s.socketConnects} for client.connect())` : '') +
+      `, fdpass ${s.connects} persistent + ${Math.max(1, Math.floor(s.connects / 4))} reconnect; ${trials.length} trials, the median trial of each row is shown.`,
+    'the C floor prints only a mean (µs/op) and ops/s, with no percentiles: p50/floor compares our median with its mean. ' +
+      'It has no concurrent mode: the concurrent row compares throughput with the 1-client floor.',
+  ];
+  if (socketOverhead !== undefined) {
+    notes.push(`client.connect() (fd object parsed, fd wrapped in a net.Socket, then destroyed) costs ${socketOverhead.toFixed(1)} µs more than the raw path at p50.`);
+  }
+  return { rows, goals: [goal], notes };
+}
+
+function latencyColumns(stats: LatencyStats): Pick<BenchRow, 'p50Us' | 'p99Us' | 'meanUs' | 'opsPerS'> {
+  return { p50Us: stats.p50Us, p99Us: stats.p99Us, meanUs: stats.meanUs, opsPerS: stats.opsPerS };
+}

@@ -1,0 +1,64 @@
+/**
+ * `npm run bench`: runs every benchmark module in BENCHMARKS and prints one table of their rows,
+ * the goals they check, and the machine they ran on. Progress goes to stderr, the report to stdout.
+ * Nothing is written to the repository; children and temp dirs are removed on success, failure,
+ * and Ctrl-C / SIGTERM.
+ *
+ * Add a benchmark: write a module exporting a {@link Benchmark} (see ./harness.ts) and list it here.
+ */
+import { connectRoundTrip } from './connect-round-trip.js';
+import { packageRoot } from '../src/config/package-root.js';
+import { BenchSetupError, formatTable, machineInfo, Resources, type BenchContext, type BenchGoal, type BenchRow, type Benchmark } from './harness.js';
+
+const BENCHMARKS: readonly Benchmark[] = [connectRoundTrip];
+
+async function main(): Promise<number> {
+  const resources = new Resources();
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\nbench: ${signal}: stopping children, removing temp dirs\n`);
+    resources.releaseNow();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+  process.on('exit', () => resources.releaseNow()); // last resort; a no-op after release()
+
+  const context: BenchContext = {
+    repoRoot: packageRoot(),
+    makeTempDir: (prefix) => resources.makeTempDir(prefix),
+    spawnChild: (label, command, args, options) => resources.spawnChild(label, command, args, options),
+    progress: (message) => process.stderr.write(`bench: ${message}\n`),
+  };
+
+  const started = Date.now();
+  const rows: BenchRow[] = [];
+  const goals: BenchGoal[] = [];
+  const notes: string[] = [];
+  let failed = false;
+  try {
+    for (const benchmark of BENCHMARKS) {
+      try {
+        const result = await benchmark.run(context);
+        rows.push(...result.rows);
+        goals.push(...(result.goals ?? []));
+        notes.push(...(result.notes ?? []));
+      } catch (error) {
+        failed = true;
+        const detail = error instanceof BenchSetupError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+        process.stderr.write(`bench: ${benchmark.name} failed: ${detail}\n`);
+      }
+    }
+  } finally {
+    await resources.release();
+  }
+
+  const out: string[] = ['', 'anbox-oob-emulator benchmarks', ...machineInfo(), ''];
+  out.push(rows.length > 0 ? formatTable(rows) : '(no results)', '');
+  for (const goal of goals) out.push(`goal: ${goal.description}: ${goal.pass ? 'PASS' : 'MISS'} — ${goal.detail}`);
+  if (goals.length > 0) out.push('');
+  for (const note of notes) out.push(`- ${note}`);
+  out.push(`- total time ${((Date.now() - started) / 1000).toFixed(1)} s${failed ? '; SOME BENCHMARKS FAILED (see above)' : ''}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+  return failed ? 1 : 0;
+}
+
+process.exitCode = await main();
