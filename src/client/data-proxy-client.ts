@@ -84,8 +84,20 @@ export class DataProxyClient {
     return reply.readString16();
   }
 
-  /** A raw transaction; non-OK replies are returned, not thrown. The caller owns the reply's fds. */
+  /**
+   * A raw transaction; non-OK replies are returned, not thrown. The caller owns the reply's fds.
+   * A stream-mode transaction goes over a connection of its own, closed after the reply (the
+   * daemon hangs up after refusing one, and an accepted one turns the connection into a channel).
+   */
   async transact(service: string, code: number, data: Uint8Array, options: TransactOptions = {}): Promise<TransactResult> {
+    if (options.replyMode === ReplyMode.STREAM) {
+      const own = await ServiceConnection.open(this.servicePath);
+      try {
+        return await own.transact(service, code, data, options);
+      } finally {
+        own.close();
+      }
+    }
     const connection = await this.open();
     return connection.transact(service, code, data, options);
   }
