@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, release, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 /** One line of the results table. Leave a field undefined when it does not apply (printed as "-"). */
@@ -230,13 +230,16 @@ function kill(child: ChildProcess, group: boolean, signal: NodeJS.Signals): void
 // ---------------------------------------------------------------------------------------------
 // Report
 
-export function machineInfo(): string[] {
+/** `loadAtStart`: os.loadavg() taken before the first benchmark (the run itself adds to the later one). */
+export function machineInfo(startedAt: Date, loadAtStart: number[]): string[] {
   const cpuList = cpus();
   const model = cpuList[0]?.model.trim() || 'unknown';
+  const load = (values: number[]) => values.map((v) => v.toFixed(2)).join(' ');
   return [
-    `date:    ${new Date().toISOString()}`,
+    `date:    ${startedAt.toISOString()}`,
     `node:    ${process.version} (${process.platform}/${process.arch}, kernel ${release()})`,
     `cpu:     ${model}, nproc ${availableParallelism()} (${cpuList.length} online), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM`,
+    `load:    ${load(loadAtStart)} before the run, ${load(loadavg())} after (1/5/15 min; other work on this machine skews every row)`,
   ];
 }
 

@@ -6,6 +6,7 @@
  *
  * Add a benchmark: write a module exporting a {@link Benchmark} (see ./harness.ts) and list it here.
  */
+import { loadavg } from 'node:os';
 import { connectRoundTrip } from './connect-round-trip.js';
 import { packageRoot } from '../src/config/package-root.js';
 import { BenchSetupError, formatTable, machineInfo, Resources, type BenchContext, type BenchGoal, type BenchRow, type Benchmark } from './harness.js';
@@ -29,7 +30,8 @@ async function main(): Promise<number> {
     progress: (message) => process.stderr.write(`bench: ${message}\n`),
   };
 
-  const started = Date.now();
+  const startedAt = new Date();
+  const loadAtStart = loadavg();
   const rows: BenchRow[] = [];
   const goals: BenchGoal[] = [];
   const notes: string[] = [];
@@ -51,12 +53,12 @@ async function main(): Promise<number> {
     await resources.release();
   }
 
-  const out: string[] = ['', 'anbox-oob-emulator benchmarks', ...machineInfo(), ''];
+  const out: string[] = ['', 'anbox-oob-emulator benchmarks', ...machineInfo(startedAt, loadAtStart), ''];
   out.push(rows.length > 0 ? formatTable(rows) : '(no results)', '');
   for (const goal of goals) out.push(`goal: ${goal.description}: ${goal.pass ? 'PASS' : 'MISS'} — ${goal.detail}`);
   if (goals.length > 0) out.push('');
   for (const note of notes) out.push(`- ${note}`);
-  out.push(`- total time ${((Date.now() - started) / 1000).toFixed(1)} s${failed ? '; SOME BENCHMARKS FAILED (see above)' : ''}`);
+  out.push(`- total time ${((Date.now() - startedAt.getTime()) / 1000).toFixed(1)} s${failed ? '; SOME BENCHMARKS FAILED (see above)' : ''}`);
   process.stdout.write(`${out.join('\n')}\n`);
   return failed ? 1 : 0;
 }

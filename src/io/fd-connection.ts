@@ -35,6 +35,8 @@ export class FdConnection {
   private readonly queue: PendingWrite[] = [];
   private queuedBytes = 0;
   private reading = true;
+  /** The events the poll handle watches now, so that unchanged masks cost no epoll_ctl. */
+  private watchedEvents: number = native.PollEvent.READABLE;
   private closed = false;
   private readonly readBuffer: Buffer;
   private readonly maxPendingWriteBytes: number;
@@ -164,6 +166,9 @@ export class FdConnection {
         return;
       }
       this.handlers.onData(Buffer.from(this.readBuffer.subarray(0, result.bytes)), result.fds);
+      // A short read usually means the socket is drained; polling is level-triggered, so if not,
+      // the next loop turn comes back here. Saves an EAGAIN recvmsg per message.
+      if (result.bytes < this.readBuffer.length) return;
     }
   }
 
@@ -195,6 +200,8 @@ export class FdConnection {
   private updatePoll(): void {
     if (!this.poll) return;
     const events = (this.reading ? native.PollEvent.READABLE : 0) | (this.queue.length > 0 ? native.PollEvent.WRITABLE : 0);
+    if (events === this.watchedEvents) return;
+    this.watchedEvents = events;
     native.pollUpdate(this.poll, events);
   }
 

@@ -51,6 +51,17 @@ function tryLayout(layout: InterfaceTokenLayout, buf: Buffer, view: DataView, st
       return { layout, reason: `int #3 ${interfaceHeaderName(header)} is not a known header` };
     }
   }
+  // Cheap pre-check: misreading another layout's int as a String16 length is the common miss on
+  // the connect hot path, and building a ParcelError (stack and message) for it costs more than
+  // the rest of the request.
+  const lengthAt = start + ints * 4;
+  if (view.byteLength - lengthAt >= 4) {
+    const units = view.getInt32(lengthAt, true);
+    const left = view.byteLength - lengthAt - 4;
+    if (units >= 0 && units * 2 + 2 > left) {
+      return { layout, reason: `String16 at offset ${lengthAt} claims ${units} UTF-16 units but only ${left} bytes remain` };
+    }
+  }
   let descriptor: Decoded<string | null>;
   try {
     descriptor = decodeString16(buf, view, start + ints * 4);
@@ -121,8 +132,14 @@ export function detectInterfaceToken(
   const misses: Miss[] = [];
   for (const layout of DETECTION_ORDER) {
     const result = tryLayout(layout, buf, view, start);
-    if ('token' in result) fits.push(result);
-    else misses.push(result);
+    if ('token' in result) {
+      // Fast path: layouts are tried most plausible first, so the first one naming the expected
+      // descriptor is usually the one rule 1 picks.
+      // An api29 reading with a work source other than -1 ranks below api28, so it must wait.
+      const outranksTheRest = result.token.layout !== 'api29' || result.token.workSource === UNSET_WORK_SOURCE;
+      if (expected !== undefined && result.token.descriptor === expected && outranksTheRest) return { value: result.token, end: result.end };
+      fits.push(result);
+    } else misses.push(result);
   }
   if (fits.length === 0) {
     throw new ParcelError(

@@ -17,6 +17,15 @@ describe('envelope', () => {
     expect(decoded).toEqual({ kind: 'transaction', transaction });
   });
 
+  it('decodes an absent bytes field as an empty Buffer', () => {
+    const decoded = decodeFrame(Buffer.from('0a020801', 'hex'));
+    expect(decoded.kind).toBe('transaction');
+    if (decoded.kind === 'transaction') {
+      expect(Buffer.isBuffer(decoded.transaction.data)).toBe(true);
+      expect(decoded.transaction.data.length).toBe(0);
+    }
+  });
+
   it('round-trips a reply with negative status and offsets', () => {
     const reply = { id: 3, status: -2147483646, data: Buffer.alloc(24, 1), objectOffsets: [0, 24], fdCount: 2, message: 'm', errorCode: 'E' };
     expect(decodeFrame(encodeReply(reply))).toEqual({ kind: 'reply', reply });
