@@ -7,18 +7,10 @@ import { ParcelWriter } from '../../src/parcel/parcel-writer.js';
 import { Status } from '../../src/parcel/status.js';
 import { DATA_PROXY_DESCRIPTOR, DATA_PROXY_SERVICE_NAME } from '../../src/service/data-proxy-service.js';
 import { startDaemon, type DaemonHandle } from '../helpers/daemon.js';
+import { GOLDEN } from '../helpers/golden.js';
 import { readUntil, startFakeChannel, type FakeChannel } from '../helpers/echo-platform.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 
-// Golden requests of ../shared/reference/binder-parcel.md: token + writeString("foo").
-const GOLDEN_REQUESTS = {
-  api28:
-    '00004000260000006f00720067002e0061006e0062006f0078002e007700650062007200740063002e0049004400610074006100500072006f00780079005300650072007600690063006500400031002e003000000000000300000066006f006f000000',
-  api29:
-    '00000080ffffffff260000006f00720067002e0061006e0062006f0078002e007700650062007200740063002e0049004400610074006100500072006f00780079005300650072007600690063006500400031002e003000000000000300000066006f006f000000',
-  api30:
-    '00000080ffffffff54535953260000006f00720067002e0061006e0062006f0078002e007700650062007200740063002e0049004400610074006100500072006f00780079005300650072007600690063006500400031002e003000000000000300000066006f006f000000',
-};
 
 let dir: string;
 let daemon: DaemonHandle;
@@ -71,7 +63,8 @@ describe('connect in descriptor mode', () => {
   });
 
   it('accepts the golden request bytes of every interface-token layout unchanged', async () => {
-    for (const [layout, hex] of Object.entries(GOLDEN_REQUESTS)) {
+    for (const layout of ['api28', 'api29', 'api30'] as const) {
+      const hex = GOLDEN[layout];
       const reply = await client.transact(DATA_PROXY_SERVICE_NAME, 1, Buffer.from(hex, 'hex'));
       expect(reply.status, `${layout}: ${reply.message}`).toBe(Status.OK);
       // What Parcel.readFileDescriptor() reads: the fd object at offset 0, listed, nothing in front.
@@ -201,7 +194,7 @@ describe('refusals say what happened and the daemon keeps serving', () => {
   });
 
   it('a truncated Parcel', async () => {
-    const full = Buffer.from(GOLDEN_REQUESTS.api30, 'hex');
+    const full = Buffer.from(GOLDEN.api30, 'hex');
     const reply = await client.transact(DATA_PROXY_SERVICE_NAME, 1, full.subarray(0, full.length - 6));
     expect(reply.status).not.toBe(Status.OK);
     expect(reply.errorCode).toMatch(/TRUNCATED|LENGTH_TOO_LARGE|MISSING_TERMINATOR/);
