@@ -1,16 +1,30 @@
 #!/usr/bin/env node
 import { callCommand } from './commands/call.js';
+import { clientCommand } from './commands/client.js';
 import { connectCommand } from './commands/connect.js';
+import { listenCommand } from './commands/listen.js';
+import { platformCommand } from './commands/platform.js';
 import { proxyCommand } from './commands/proxy.js';
 import { serveCommand } from './commands/serve.js';
+import { statusCommand } from './commands/status.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.js';
 
-const COMMANDS: readonly Command[] = [serveCommand, proxyCommand, connectCommand, callCommand];
+const COMMANDS: readonly Command[] = [
+  serveCommand,
+  platformCommand,
+  proxyCommand,
+  connectCommand,
+  callCommand,
+  clientCommand,
+  listenCommand,
+  statusCommand,
+];
 
 const HELP = `Usage: anbox-oob <command> [options]
 
-An emulator of Anbox Cloud's out-of-band data v2 stack: the binder-compatible
-org.anbox.webrtc.IDataProxyService on a local Unix socket, handing data-channel sockets to apps.
+An emulator of Anbox Cloud's out-of-band data v2 stack: a WebRTC platform that turns a web
+page's data channels into Unix sockets, and the binder-compatible org.anbox.webrtc.IDataProxyService
+that hands those sockets to apps, with channel broadcasts.
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n')}

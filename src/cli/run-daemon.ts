@@ -1,28 +1,80 @@
 import { ListenError } from '../io/unix-listener.js';
+import type { Logger } from '../log/logger.js';
+import type { Platform } from '../platform/platform.js';
 import { DataProxyServer } from '../service/data-proxy-server.js';
 import { EXIT_FAILURE, EXIT_OK } from './command.js';
-import type { DaemonSettings } from './daemon-options.js';
+import { startChannelBroadcasts } from './daemon-broadcasts.js';
+import type { DaemonSettings, PlatformSettings } from './daemon-options.js';
+
+/** One running part of a daemon process, stopped on SIGTERM/SIGINT. */
+interface DaemonPart {
+  name: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The parts a daemon starts, in order. A start that throws fails the daemon (exit 1, the message
+ * logged as fatal); the parts already started are closed first.
+ */
+type PartStarter = (log: Logger) => Promise<DaemonPart> | DaemonPart;
 
 /**
  * Runs the data-proxy daemon until SIGTERM/SIGINT: stop accepting, answer what is in flight,
  * remove the socket file, exit 0. A second signal exits at once.
  */
-export async function runDataProxyDaemon(settings: DaemonSettings, role: string): Promise<number> {
-  const { log, paths } = settings;
+export function runDataProxyDaemon(settings: DaemonSettings, role: string): Promise<number> {
+  return runDaemon(settings.log, role, [(log) => startProxy(settings, role, log)]);
+}
+
+/**
+ * Runs the WebRTC platform (gateway, signaling, channel sockets) until SIGTERM/SIGINT: the session
+ * ends, every channel socket is removed, the server stops, exit 0.
+ */
+export function runPlatformDaemon(settings: DaemonSettings, platform: PlatformSettings): Promise<number> {
+  return runDaemon(settings.log, 'platform', [(log) => startPlatform(settings, platform, log, 'platform')]);
+}
+
+/** `serve`: the platform and the data-proxy daemon in one process, sharing one socket directory. */
+export function runServe(settings: DaemonSettings, platform: PlatformSettings): Promise<number> {
+  let started: Platform | undefined;
+  return runDaemon(settings.log, 'serve', [
+    (log) => startProxy(settings, 'serve', log, () => (started ? { ...started.stats } : undefined)),
+    async (log) => {
+      const part = await startPlatform(settings, platform, log, 'serve');
+      started = part.platform;
+      return part;
+    },
+    (log) => {
+      const p = started!;
+      const example = `${settings.paths.socketDir}/webrtc_data_foo`;
+      announcer(log).info(
+        { event: 'serve.ready', pageUrl: p.pageUrl, gateway: p.url, token: p.token, socketDir: settings.paths.socketDir, servicePath: settings.paths.servicePath },
+        `ready: page ${p.pageUrl} ; token ${p.token} ; channel sockets in ${settings.paths.socketDir} ; ` +
+          `service socket ${settings.paths.servicePath}. Next: open the page, add a channel "foo" and connect; then ` +
+          `\`anbox-oob connect foo\` (or \`socat - UNIX-CONNECT:${example}\`) talks to it. Ctrl-C stops.`,
+      );
+      return { name: 'announcement', close: async () => undefined };
+    },
+  ]);
+}
+
+/** The data-proxy daemon with its channel broadcasts and status service. */
+async function startProxy(
+  settings: DaemonSettings,
+  role: string,
+  log: Logger,
+  platformStatus?: () => Record<string, unknown> | undefined,
+): Promise<DaemonPart> {
+  const { paths } = settings;
   let server: DataProxyServer;
   try {
     server = DataProxyServer.start({ servicePath: paths.servicePath, socketDir: paths.socketDir, allowUids: settings.allowUids, log });
   } catch (error) {
     const message = error instanceof ListenError || error instanceof Error ? error.message : String(error);
-    log.fatal({ event: 'daemon.start_failed', servicePath: paths.servicePath }, message);
-    return EXIT_FAILURE;
+    throw new StartFailure({ event: 'daemon.start_failed', servicePath: paths.servicePath }, message);
   }
-  // The daemon must outlive bugs in one request: log them loudly and keep serving.
-  process.on('uncaughtException', (error) => log.error({ event: 'daemon.uncaught_exception', err: error }, 'unexpected error; still serving'));
-  process.on('unhandledRejection', (error) => log.error({ event: 'daemon.unhandled_rejection', err: error }, 'unexpected rejection; still serving'));
   // The paths in use are always printed, whatever --log-level says.
-  const announce = log.levelVal > 30 && log.level !== 'silent' ? log.child({}, { level: 'info' }) : log;
-  announce.info(
+  announcer(log).info(
     {
       event: 'daemon.started',
       role,
@@ -34,6 +86,97 @@ export async function runDataProxyDaemon(settings: DaemonSettings, role: string)
     },
     `data-proxy daemon serving org.anbox.webrtc.IDataProxyService on ${paths.servicePath}; channel sockets in ${paths.socketDir}`,
   );
+  let broadcasts: { close(): Promise<void> };
+  try {
+    broadcasts = await startChannelBroadcasts(server, paths.socketDir, settings.broadcasts, log, platformStatus);
+  } catch (error) {
+    await server.close();
+    throw new StartFailure({ event: 'broadcasts.start_failed', socketDir: paths.socketDir }, `cannot start channel broadcasts: ${(error as Error).message}`);
+  }
+  return {
+    name: 'data-proxy daemon',
+    close: async () => {
+      await server.close();
+      await broadcasts.close();
+    },
+  };
+}
+
+async function startPlatform(
+  settings: DaemonSettings,
+  options: PlatformSettings,
+  log: Logger,
+  role: string,
+): Promise<DaemonPart & { platform: Platform }> {
+  // Loaded here so that the client commands never load node-datachannel.
+  const { Platform, PlatformStartError } = await import('../platform/platform.js');
+  const { releaseWebRtcRuntime } = await import('../platform/webrtc-runtime.js');
+  let platform: Platform;
+  try {
+    platform = await Platform.start({
+      socketDir: settings.paths.socketDir,
+      listen: options.listen,
+      token: options.token,
+      stunUrls: options.stunUrls,
+      binary: options.binary,
+      log,
+    });
+  } catch (error) {
+    const message = error instanceof PlatformStartError || error instanceof Error ? error.message : String(error);
+    throw new StartFailure({ event: 'platform.start_failed', listen: options.listen }, message);
+  }
+  const source = platform.tokenGenerated ? 'generated at start' : options.tokenSource === 'env' ? 'from ANBOX_OOB_TOKEN' : 'from --token';
+  announcer(log).info(
+    {
+      event: 'platform.started',
+      role,
+      pageUrl: platform.pageUrl,
+      gateway: platform.url,
+      token: platform.token,
+      tokenSource: platform.tokenGenerated ? 'generated' : options.tokenSource,
+      socketDir: settings.paths.socketDir,
+      stunServers: options.stunUrls,
+      binary: options.binary,
+    },
+    `WebRTC platform: page ${platform.pageUrl} ; gateway ${platform.url} ; token ${platform.token} (${source}); channel sockets in ${settings.paths.socketDir}`,
+  );
+  return {
+    name: 'WebRTC platform',
+    platform,
+    close: async () => {
+      await platform.close();
+      // node-datachannel's threads must not keep the exiting process alive.
+      releaseWebRtcRuntime();
+    },
+  };
+}
+
+class StartFailure extends Error {
+  constructor(
+    readonly fields: Record<string, unknown>,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Starts the parts in order, then waits for SIGTERM/SIGINT and closes them in reverse order.
+ * A second signal exits at once.
+ */
+async function runDaemon(log: Logger, role: string, starters: PartStarter[]): Promise<number> {
+  const parts: DaemonPart[] = [];
+  try {
+    for (const start of starters) parts.push(await start(log));
+  } catch (error) {
+    const fields = error instanceof StartFailure ? error.fields : { event: 'daemon.start_failed', role };
+    log.fatal(fields, error instanceof Error ? error.message : String(error));
+    await closeParts(log, parts);
+    return EXIT_FAILURE;
+  }
+  // The daemon must outlive bugs in one request: log them loudly and keep serving.
+  process.on('uncaughtException', (error) => log.error({ event: 'daemon.uncaught_exception', err: error }, 'unexpected error; still serving'));
+  process.on('unhandledRejection', (error) => log.error({ event: 'daemon.unhandled_rejection', err: error }, 'unexpected rejection; still serving'));
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
@@ -42,10 +185,29 @@ export async function runDataProxyDaemon(settings: DaemonSettings, role: string)
         process.exit(EXIT_FAILURE);
       }
       stopping = true;
-      log.info({ event: 'daemon.stopping', signal }, 'stopping: no new connections, finishing replies in flight');
-      void server.close().then(() => resolve(EXIT_OK));
+      log.info({ event: 'daemon.stopping', signal, role }, 'stopping: no new connections, finishing what is in flight, removing sockets');
+      void closeParts(log, parts).then(() => {
+        process.off('SIGTERM', stop);
+        process.off('SIGINT', stop);
+        resolve(EXIT_OK);
+      });
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+async function closeParts(log: Logger, parts: DaemonPart[]): Promise<void> {
+  for (const part of [...parts].reverse()) {
+    try {
+      await part.close();
+    } catch (error) {
+      log.error({ event: 'daemon.stop_failed', part: part.name, err: error }, `stopping the ${part.name} failed`);
+    }
+  }
+}
+
+/** A logger that prints at info even under a quieter --log-level: the paths, URLs and token are always shown. */
+function announcer(log: Logger): Logger {
+  return log.levelVal > 30 && log.level !== 'silent' ? log.child({}, { level: 'info' }) : log;
 }

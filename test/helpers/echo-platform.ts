@@ -39,7 +39,10 @@ export async function startFakeChannel(socketDir: string, name: string, reply: (
   };
 }
 
-/** Reads from a socket until `predicate(all bytes so far)` holds, or rejects after `timeoutMs`. */
+/**
+ * Reads from a socket until `predicate(all bytes so far)` holds, or rejects after `timeoutMs`.
+ * Leaves the socket paused: call resume() before waiting for 'end'.
+ */
 export function readUntil(socket: Socket, predicate: (data: Buffer) => boolean, timeoutMs = 5000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     let data = Buffer.alloc(0);
@@ -63,8 +66,12 @@ export function readUntil(socket: Socket, predicate: (data: Buffer) => boolean, 
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);
+      // Hold what arrives next for the next reader; without a 'data' listener a flowing socket drops it.
+      socket.pause();
     };
     socket.on('data', onData);
     socket.on('end', onEnd);
+    // A socket paused by an earlier readUntil does not resume just because a listener was added.
+    socket.resume();
   });
 }

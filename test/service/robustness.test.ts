@@ -262,12 +262,12 @@ describe('descriptors', () => {
 
   it('answers OUT_OF_DESCRIPTORS when it runs out, and recovers', async () => {
     const ownDir = makeTempDir();
-    const tight = await startDaemon(ownDir, ['--log-level', 'error'], { shellPrefix: 'ulimit -n 40' });
+    const tight = await startDaemon(ownDir, ['--log-level', 'error'], { shellPrefix: 'ulimit -n 96' });
     const ownChannel = await startFakeChannel(tight.socketDir, 'foo');
     const hogs: Socket[] = [];
     try {
       // Fill the daemon's descriptor table with idle connections; the rest wait in its backlog.
-      for (let i = 0; i < 60; i++) {
+      for (let i = 0; i < 120; i++) {
         const socket = createConnection(tight.servicePath);
         socket.on('error', () => undefined);
         hogs.push(socket);

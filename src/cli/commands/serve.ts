@@ -1,25 +1,31 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { DAEMON_OPTIONS, DAEMON_OPTIONS_HELP, daemonSettings } from '../daemon-options.js';
-import { runDataProxyDaemon } from '../run-daemon.js';
+import { daemonSettings, platformSettings, SERVE_OPTIONS, SERVE_OPTIONS_HELP } from '../daemon-options.js';
+import { runServe } from '../run-daemon.js';
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'run the emulator (today: the data-proxy daemon) on its defaults; what `npm start` runs',
+  summary: 'run the whole emulator: the WebRTC platform and the data-proxy daemon; what `npm start` runs',
   help: `Usage: anbox-oob serve [options]
 
-Runs the emulator with working defaults. Today that is the data-proxy daemon
-(see \`anbox-oob proxy --help\`); the WebRTC platform and channel broadcasts join it as they land.
-Try it: in another terminal, \`socat UNIX-LISTEN:<socket-dir>/webrtc_data_foo,fork -\` stands in for
-a browser's data channel "foo", and \`anbox-oob connect foo\` talks to it through the daemon.
+Runs the emulator with working defaults, in one process sharing one socket directory:
+  - the WebRTC platform (see \`anbox-oob platform --help\`): the gateway, the signaling WebSocket and
+    the demo page; each data channel a client opens becomes <socket-dir>/webrtc_data_<name>;
+  - the data-proxy daemon (see \`anbox-oob proxy --help\`): org.anbox.webrtc.IDataProxyService on
+    the service socket, handing channel sockets to apps.
+Prints the page URL, the token, the socket directory and the service socket.
+Try it: open the page, add a channel "foo" and connect; then \`anbox-oob connect foo\` in another
+terminal talks to the page through the daemon, as an Android app would.
+Stops cleanly on SIGTERM or SIGINT (Ctrl-C) and removes its sockets.
 
-${DAEMON_OPTIONS_HELP}`,
+${SERVE_OPTIONS_HELP}`,
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: DAEMON_OPTIONS, strict: true, allowPositionals: false });
+    const { values } = parseArgs({ args: argv, options: SERVE_OPTIONS, strict: true, allowPositionals: false });
     if (values.help) {
       console.log(this.help);
       return 0;
     }
-    return runDataProxyDaemon(daemonSettings(values), 'serve');
+    const platform = platformSettings(values);
+    return runServe(daemonSettings(values), platform);
   },
 };

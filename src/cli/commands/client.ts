@@ -1,0 +1,315 @@
+import type { Readable, Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { cleanup as cleanupDataChannels, initLogger } from 'node-datachannel';
+import { ChannelNameError, validateChannelName } from '../../channels/channel-name.js';
+import { GatewayError } from '../../headless-client/gateway.js';
+import { errorMessage } from '../../headless-client/guard.js';
+import { Utf8Classifier, type Piece } from '../../headless-client/utf8.js';
+import { connectWebClient, CONTROL_CHANNEL, MAX_DATA_CHANNELS, type WebClient, type WebClientCloseInfo } from '../../headless-client/web-client.js';
+import { createLogger, LOG_LEVELS, type Logger } from '../../log/logger.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
+
+export const TOKEN_ENV = 'ANBOX_OOB_TOKEN';
+export const GATEWAY_ENV = 'ANBOX_OOB_GATEWAY';
+/** After stdin ends and is flushed, how long to keep receiving (socat's -t default). */
+const DEFAULT_LINGER_MS = 500;
+const DEFAULT_OPEN_TIMEOUT_MS = 30_000;
+
+const OPTIONS = {
+  gateway: { type: 'string' },
+  token: { type: 'string' },
+  channel: { type: 'string', multiple: true },
+  json: { type: 'boolean' },
+  binary: { type: 'boolean' },
+  'no-stdin': { type: 'boolean' },
+  linger: { type: 'string' },
+  'api-version': { type: 'string' },
+  timeout: { type: 'string' },
+  'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const HELP = `Usage: anbox-oob client --gateway URL --token TOKEN --channel NAME [--channel NAME ...] [options]
+
+A headless web client for scripts and CI, where no browser exists. It does what a page using the
+Anbox Streaming SDK with \`dataChannels\` does: creates a session through the Stream Gateway
+(POST /1.0/sessions/), signals over the session's WebSocket (API version 2: the server offers),
+and opens the \`control\` channel plus one WebRTC data channel per --channel, on node-datachannel.
+Then stdin goes to the first channel and every message from any channel goes to stdout; on the
+emulated instance each channel is the socket <socket-dir>/webrtc_data_<name>.
+
+Examples:
+  echo hello | anbox-oob client --gateway http://127.0.0.1:8444 --token T --channel foo
+  anbox-oob client --gateway http://127.0.0.1:8444 --channel foo --channel bar --json --no-stdin
+
+Options:
+  --gateway URL          the Stream Gateway, i.e. the platform's http://HOST:PORT (env ${GATEWAY_ENV})
+  --token TOKEN          the gateway token (env ${TOKEN_ENV}); \`anbox-oob platform\` prints it
+  --channel NAME         a data channel to open; repeatable, 1 to ${MAX_DATA_CHANNELS} (the SDK's limit), in order.
+                         The first one receives stdin. A name is 1-64 characters of A-Z a-z 0-9 . _ -
+                         (not "." or ".."), and "${CONTROL_CHANNEL}" is the SDK's own channel
+  --json                 one JSON line per received message on stdout:
+                         {"channel":NAME,"type":"text"|"binary","data":TEXT or base64 of the bytes}
+                         default: the raw bytes of every message, as they arrive
+  --binary               send stdin as binary messages; default: as text messages when the bytes are
+                         valid UTF-8 (a character is never split between two messages), else binary
+  --no-stdin             do not read stdin: only receive, until the session ends or SIGINT/SIGTERM
+  --linger MS            after stdin ends and all of it is sent, keep receiving for MS milliseconds,
+                         then disconnect (default ${DEFAULT_LINGER_MS}, like socat -t)
+  --api-version 1|2      signaling API version (default 2, the SDK's default; 1: this client offers)
+  --timeout MS           fail when the channels are not all open after MS milliseconds (default ${DEFAULT_OPEN_TIMEOUT_MS})
+  --log-level LEVEL      diagnostics on stderr: ${LOG_LEVELS.join(' | ')} (default warn;
+                         trace adds libdatachannel's own log)
+  --log-format FORMAT    json | pretty (default: pretty on a terminal, else JSON lines)
+  -h, --help             show this help
+
+Messages are sent in pieces no larger than the remote's maximum message size (at most 256 KiB),
+paced by the channel's buffered amount. Disconnecting is what the SDK's stop() does: the data
+channels close after their data, then {"type":"stream::disconnect"} goes on \`control\`.
+
+Exit status:
+  0  stdin ended and everything was sent (then the client disconnected), the server ended the
+     session, or SIGINT/SIGTERM stopped the client (after a clean disconnect)
+  1  the gateway refused the token (401) or could not be reached, signaling or WebRTC failed,
+     or a channel was closed by the server before it opened (e.g. a name the server rejects)
+  2  usage error`;
+
+/** Where the command reads and writes; the real process's streams, or test doubles. */
+export interface ClientIo {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+  env: NodeJS.ProcessEnv;
+  /** Aborting it stops the client as SIGINT/SIGTERM would. */
+  signal?: AbortSignal;
+  /** A logger to use instead of one on stderr built from --log-level/--log-format. */
+  log?: Logger;
+}
+
+export const clientCommand: Command = {
+  name: 'client',
+  summary: 'a headless web client: stdin to a data channel through the platform, messages to stdout',
+  help: HELP,
+  async run(argv) {
+    const controller = new AbortController();
+    const onSignal = () => controller.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      return await runClient(argv, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      // Stops libdatachannel's threads so the process can exit.
+      setTimeout(() => {
+        try {
+          cleanupDataChannels();
+        } catch {
+          // nothing left to clean
+        }
+      }, 100).unref();
+    }
+  },
+};
+
+function parseMs(value: string | undefined, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new UsageError(`${option} takes a number of milliseconds, not "${value}"`);
+  return Number(value);
+}
+
+/** One received message as the --json line. */
+export function jsonLine(channel: string, data: string | Buffer): string {
+  return (
+    JSON.stringify(
+      typeof data === 'string' ? { channel, type: 'text', data } : { channel, type: 'binary', data: data.toString('base64') },
+    ) + '\n'
+  );
+}
+
+function describeConnectError(error: unknown): string {
+  if (error instanceof GatewayError && error.kind === 'UNAUTHORIZED') {
+    return `wrong token: pass --token or ${TOKEN_ENV} (${error.message})`;
+  }
+  return errorMessage(error);
+}
+
+/** The whole command, on injectable streams. Returns the exit code; throws UsageError for bad arguments. */
+export async function runClient(argv: string[], io: ClientIo): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
+  if (values.help) {
+    io.stdout.write(`${HELP}\n`);
+    return EXIT_OK;
+  }
+  const gateway = values.gateway ?? io.env[GATEWAY_ENV];
+  if (!gateway) throw new UsageError(`no gateway: pass --gateway URL (the platform's http://HOST:PORT) or set ${GATEWAY_ENV}`);
+  const token = values.token ?? io.env[TOKEN_ENV];
+  if (token === undefined || token === '') throw new UsageError(`no token: pass --token or set ${TOKEN_ENV} (\`anbox-oob platform\` prints it)`);
+  const channels = values.channel ?? [];
+  if (channels.length === 0) throw new UsageError('name at least one data channel with --channel NAME');
+  if (channels.length > MAX_DATA_CHANNELS) throw new UsageError(`at most ${MAX_DATA_CHANNELS} --channel options (the SDK's limit), not ${channels.length}`);
+  for (const name of channels) {
+    try {
+      validateChannelName(name);
+    } catch (error) {
+      if (error instanceof ChannelNameError) throw new UsageError(`--channel: ${error.message}`);
+      throw error;
+    }
+    if (name === CONTROL_CHANNEL) throw new UsageError(`--channel ${CONTROL_CHANNEL}: that is the SDK's own channel; pick another name`);
+  }
+  if (new Set(channels).size !== channels.length) throw new UsageError('each --channel name may be given once');
+  const apiText = values['api-version'] ?? '2';
+  if (apiText !== '1' && apiText !== '2') throw new UsageError(`--api-version must be 1 or 2, not "${apiText}"`);
+  const linger = parseMs(values.linger, '--linger', DEFAULT_LINGER_MS);
+  const openTimeoutMs = parseMs(values.timeout, '--timeout', DEFAULT_OPEN_TIMEOUT_MS);
+  const format = values['log-format'];
+  if (format !== undefined && format !== 'json' && format !== 'pretty') throw new UsageError(`--log-format must be json or pretty, not "${format}"`);
+  const level = values['log-level'] ?? 'warn';
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const log = io.log ?? createLogger({ level, fd: 2, name: 'anbox-oob-client', pretty: format === undefined ? undefined : format === 'pretty' });
+  if (level === 'trace' && !io.log) {
+    // libdatachannel's own log, through ours (the callback is required in node-datachannel 0.33).
+    initLogger('Debug', (ldcLevel, message) => {
+      try {
+        log.trace({ libdatachannel: ldcLevel }, message);
+      } catch {
+        // never throw out of a native callback
+      }
+    });
+  }
+  const fail = (message: string) => {
+    io.stderr.write(`anbox-oob client: ${message}\n`);
+    return EXIT_FAILURE;
+  };
+
+  if (io.signal?.aborted) return EXIT_OK;
+  let client: WebClient;
+  try {
+    client = await connectWebClient({ gateway, token, channels, log, apiVersion: apiText === '1' ? 1 : 2, openTimeoutMs });
+  } catch (error) {
+    return fail(describeConnectError(error));
+  }
+
+  // Every message from any channel goes to stdout.
+  let outputBroken = false;
+  const onOutputError = (error: Error) => {
+    if (!outputBroken) log.warn({ error: error.message }, 'stdout closed; disconnecting');
+    outputBroken = true;
+    void client.close({ flushTimeoutMs: 0 });
+  };
+  io.stdout.on('error', onOutputError);
+  for (const channel of client.channels) {
+    channel.on('message', (data) => {
+      if (outputBroken) return;
+      if (values.json) io.stdout.write(jsonLine(channel.name, data));
+      else io.stdout.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    });
+  }
+
+  let stopStdin = false;
+  const stopReading = () => {
+    stopStdin = true;
+    if (!values['no-stdin']) {
+      io.stdin.pause();
+      io.stdin.destroy();
+    }
+  };
+  const signalled = new Promise<void>((resolve) => {
+    if (io.signal?.aborted) resolve();
+    io.signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
+
+  try {
+    const opened = await Promise.race([
+      client.opened.then(
+        () => 'open' as const,
+        (error: unknown) => error as Error,
+      ),
+      signalled.then(() => 'signal' as const),
+    ]);
+    if (opened === 'signal') {
+      await client.close({ flushTimeoutMs: 0 });
+      return EXIT_OK;
+    }
+    if (opened instanceof Error) {
+      await client.close({ flushTimeoutMs: 0 });
+      return fail(`the data channels did not open: ${opened.message}`);
+    }
+    log.info({ session: client.session.id, channels }, 'connected');
+
+    const target = client.channels[0]!;
+    const pump = async (): Promise<'eof'> => {
+      const classifier = new Utf8Classifier(values.binary ?? false);
+      const sendAll = async (pieces: Piece[]) => {
+        for (const piece of pieces) await target.send(piece.kind === 'text' ? piece.text : piece.data);
+      };
+      for await (const chunk of io.stdin) {
+        if (stopStdin) break;
+        await sendAll(classifier.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)));
+      }
+      await sendAll(classifier.end());
+      await target.flush();
+      return 'eof';
+    };
+    const outcome = await Promise.race([
+      values['no-stdin'] ? new Promise<never>(() => undefined) : pump().catch((error: unknown) => error as Error),
+      client.closed,
+      signalled.then(() => 'signal' as const),
+      allChannelsClosed(client),
+    ]);
+
+    if (outcome === 'eof') {
+      log.debug({ lingerMs: linger }, 'stdin ended and was sent');
+      await Promise.race([new Promise((resolve) => setTimeout(resolve, linger)), client.closed, signalled]);
+      await client.close();
+      return EXIT_OK;
+    }
+    stopReading();
+    if (outcome === 'channels-closed') {
+      await client.close({ flushTimeoutMs: 0 });
+      return fail(`the server closed ${channels.length === 1 ? 'the data channel' : 'every data channel'} (${channels.join(', ')})`);
+    }
+    if (outcome === 'signal') {
+      await client.close();
+      return EXIT_OK;
+    }
+    if (outcome instanceof Error) {
+      const closedInfo = client.isClosed ? await client.closed : undefined;
+      await client.close({ flushTimeoutMs: 0 });
+      if (closedInfo) return closedStatus(closedInfo, fail, log);
+      return fail(`cannot send stdin to channel "${target.name}": ${outcome.message}`);
+    }
+    return closedStatus(outcome, fail, log);
+  } finally {
+    stopReading();
+    io.stdout.off('error', onOutputError);
+    if (!client.isClosed) await client.close({ flushTimeoutMs: 0 });
+    // Make sure everything written so far has reached stdout before returning.
+    if (!outputBroken) await new Promise<void>((resolve) => io.stdout.write('', () => resolve()));
+  }
+}
+
+/**
+ * Resolves when every data channel has been closed by the server while the session itself goes
+ * on (e.g. names the server rejects). A session the server ends closes its channels first, so
+ * wait a moment for that before calling it a channel failure.
+ */
+function allChannelsClosed(client: WebClient): Promise<'channels-closed'> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (!client.channels.every((c) => c.state === 'closed')) return;
+      setTimeout(() => {
+        if (!client.isClosed) resolve('channels-closed');
+      }, 500).unref();
+    };
+    for (const channel of client.channels) channel.once('close', check);
+    check();
+  });
+}
+
+function closedStatus(info: WebClientCloseInfo, fail: (message: string) => number, log: Logger): number {
+  if (info.initiator === 'error') return fail(info.reason);
+  log.info({ reason: info.reason }, 'session ended');
+  return EXIT_OK;
+}

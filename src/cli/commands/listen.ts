@@ -1,0 +1,136 @@
+import type { Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import type { ReceivedBroadcast } from '../../broadcast/local/intent-codec.js';
+import { listenForBroadcasts, type BroadcastListener } from '../../broadcast/local/receiver.js';
+import { RECEIVERS_DIR_ENV, resolveReceiversDir } from '../../broadcast/local/receivers-dir.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
+
+const HELP = `Usage: anbox-oob listen [--receivers-dir DIR] [--count N]
+
+Receives the daemon's channel status broadcasts (the ones an Android app gets as
+com.canonical.anbox.BROADCAST_DATA_CHANNELS_STATUS) and prints each as one JSON line as it
+arrives:
+
+  {"sequence":1,"event":"created","names":["foo"],"timestamp":1700000000000,"action":"com.canonical.anbox.BROADCAST_DATA_CHANNELS_STATUS"}
+
+sequence counts 1, 2, 3, ... per daemon run (a gap means broadcasts were missed, a smaller number
+that the daemon restarted); timestamp is Unix time in milliseconds. Only broadcasts made while
+listening are printed: the channels that exist already are in \`anbox-oob status\`.
+
+How it works: this command binds a Unix datagram socket, <pid>-<random>.sock, in the receivers
+directory, and the daemon sends every broadcast to every socket there. So the daemon must use the
+SAME directory: both default to <runtime dir>/receivers ($XDG_RUNTIME_DIR/anbox/receivers, else
+/run/user/<uid>/anbox/receivers, else <tmp>/anbox-oob-<uid>/receivers), and both honour
+${RECEIVERS_DIR_ENV}; if the daemon was started with another directory, pass it here. The
+directory is created (mode 0700) when missing, so this may start before the daemon.
+
+Options:
+  --receivers-dir DIR   the receivers directory (env ${RECEIVERS_DIR_ENV}; default above)
+  --count N             exit after N broadcasts (default: run until SIGINT/SIGTERM)
+  -h, --help            show this help
+
+Exits 0 after N broadcasts or on SIGINT/SIGTERM, removing its socket; 1 when the socket cannot be
+bound; 2 on usage errors. Undecodable datagrams are reported on stderr and skipped.`;
+
+/** Where the command writes; the real process's streams, or test doubles. */
+export interface ListenIo {
+  stdout: Writable;
+  stderr: Writable;
+  env: NodeJS.ProcessEnv;
+  /** Aborting it stops the command as SIGINT/SIGTERM would. */
+  signal?: AbortSignal;
+  /** Called once the socket is bound, with its path (tests wait for it). */
+  onListening?(path: string): void;
+}
+
+export const listenCommand: Command = {
+  name: 'listen',
+  summary: 'print channel status broadcasts as JSON lines as they arrive (a local receiver)',
+  help: HELP,
+  async run(argv) {
+    const controller = new AbortController();
+    const onSignal = () => controller.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      return await runListen(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  },
+};
+
+/** One broadcast as the line `listen` prints (with its newline). */
+export function broadcastJsonLine(broadcast: ReceivedBroadcast): string {
+  const { sequence, event, names, timestamp, action } = broadcast;
+  return `${JSON.stringify({ sequence, event, names, timestamp, action })}\n`;
+}
+
+/** The whole command, on injectable streams. Returns the exit code; throws UsageError for bad arguments. */
+export async function runListen(argv: string[], io: ListenIo): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { 'receivers-dir': { type: 'string' }, count: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: false,
+    strict: true,
+  });
+  if (values.help) {
+    io.stdout.write(`${HELP}\n`);
+    return EXIT_OK;
+  }
+  let count: number | undefined;
+  if (values.count !== undefined) {
+    if (!/^\d+$/.test(values.count) || Number(values.count) < 1) throw new UsageError(`--count takes a positive number, not "${values.count}"`);
+    count = Number(values.count);
+  }
+  const { dir, source } = resolveReceiversDir(values['receivers-dir'], { env: io.env });
+
+  let received = 0;
+  let finish: (code: number) => void = () => undefined;
+  const done = new Promise<number>((resolve) => (finish = resolve));
+  const onOutputError = (error: NodeJS.ErrnoException) => {
+    // A closed pipe (`| head -1`) ends the command quietly.
+    if (error.code !== 'EPIPE') io.stderr.write(`anbox-oob listen: cannot write to stdout: ${error.message}\n`);
+    finish(error.code === 'EPIPE' ? EXIT_OK : EXIT_FAILURE);
+  };
+  io.stdout.on('error', onOutputError);
+  // Registered before binding: a signal that arrives while the socket is being set up must count.
+  const onAbort = () => finish(EXIT_OK);
+  if (io.signal?.aborted) finish(EXIT_OK);
+  io.signal?.addEventListener('abort', onAbort, { once: true });
+
+  let listener: BroadcastListener;
+  try {
+    listener = await listenForBroadcasts({
+      dir,
+      onBroadcast(broadcast) {
+        if (count !== undefined && received >= count) return;
+        received++;
+        const last = count !== undefined && received >= count;
+        // One write per line: on pipes and files it reaches the reader at once.
+        io.stdout.write(broadcastJsonLine(broadcast), () => {
+          if (last) finish(EXIT_OK);
+        });
+      },
+      onError(error) {
+        io.stderr.write(`anbox-oob listen: ${error.message}\n`);
+      },
+    });
+  } catch (error) {
+    io.stdout.off('error', onOutputError);
+    io.signal?.removeEventListener('abort', onAbort);
+    io.stderr.write(`anbox-oob listen: ${(error as Error).message}\n`);
+    return EXIT_FAILURE;
+  }
+  io.stderr.write(`anbox-oob listen: receiving broadcasts at ${listener.path} (receivers dir from ${source === 'flag' ? '--receivers-dir' : source === 'env' ? RECEIVERS_DIR_ENV : 'the default'})\n`);
+  io.onListening?.(listener.path);
+
+  try {
+    return await done;
+  } finally {
+    io.signal?.removeEventListener('abort', onAbort);
+    await listener.close();
+    io.stdout.off('error', onOutputError);
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * The one Stream Gateway call the SDK's AnboxStreamGatewayConnector makes to start a session:
+ * `POST {gateway}/1.0/sessions/` with `Authorization: Macaroon root=<token>`, expecting 201 and
+ * `{type:'sync', status:'success', metadata:{id, url, stun_servers}}`.
+ */
+
+export interface GatewaySession {
+  id: string;
+  /** The signaling WebSocket URL, used unchanged. */
+  url: string;
+  stunServers: StunServer[];
+}
+
+export interface StunServer {
+  urls: string[];
+  username?: string;
+  password?: string;
+}
+
+export type GatewayErrorKind = 'UNREACHABLE' | 'UNAUTHORIZED' | 'HTTP_STATUS' | 'BAD_RESPONSE' | 'SESSION_FAILED';
+
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+  constructor(
+    readonly kind: GatewayErrorKind,
+    message: string,
+    /** The HTTP status, when the gateway answered. */
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface CreateSessionOptions {
+  gateway: string;
+  token: string;
+  /** `session.app` in the SDK; the emulator accepts any. */
+  app?: string;
+  signal?: AbortSignal;
+}
+
+/** The gateway's base URL without a trailing slash; throws GatewayError for a non-http(s) URL. */
+export function normalizeGatewayUrl(gateway: string): string {
+  let url: URL;
+  try {
+    url = new URL(gateway);
+  } catch {
+    throw new GatewayError('UNREACHABLE', `gateway URL ${JSON.stringify(gateway)} is not a URL (expected e.g. http://127.0.0.1:8444)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new GatewayError('UNREACHABLE', `gateway URL ${gateway} must use http or https`);
+  }
+  return gateway.replace(/\/+$/, '');
+}
+
+export async function createGatewaySession(options: CreateSessionOptions): Promise<GatewaySession> {
+  const base = normalizeGatewayUrl(options.gateway);
+  const body = {
+    app: options.app ?? 'anbox-oob-client',
+    region: '',
+    joinable: false,
+    screen: { width: 1280, height: 720, fps: 60, density: 240 },
+    extra_data: null,
+  };
+  let response: Response;
+  try {
+    response = await fetch(`${base}/1.0/sessions/`, {
+      method: 'POST',
+      headers: {
+        Accept: 'application/json, text/plain, */*',
+        Authorization: `Macaroon root=${options.token}`,
+        'Content-Type': 'application/json',
+      },
+      body: JSON.stringify(body),
+      signal: options.signal,
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+    const detail = typeof cause?.code === 'string' ? cause.code : error instanceof Error ? error.message : String(error);
+    throw new GatewayError('UNREACHABLE', `cannot reach the gateway at ${base}: ${detail}`);
+  }
+  const text = await response.text().catch(() => '');
+  let json: unknown;
+  try {
+    json = text.length > 0 ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  const record = typeof json === 'object' && json !== null ? (json as Record<string, unknown>) : undefined;
+  const serverError = typeof record?.error === 'string' && record.error.length > 0 ? record.error : undefined;
+  if (response.status === 401 || response.status === 403) {
+    throw new GatewayError('UNAUTHORIZED', `the gateway refused the token (${response.status}${serverError ? `: ${serverError}` : ''})`, response.status);
+  }
+  if (response.status !== 201) {
+    throw new GatewayError(
+      'HTTP_STATUS',
+      `the gateway answered ${response.status} ${response.statusText} instead of 201${serverError ? `: ${serverError}` : ''}`,
+      response.status,
+    );
+  }
+  if (!record) throw new GatewayError('BAD_RESPONSE', 'the gateway answered 201 without a JSON body', 201);
+  if (record.status !== 'success') {
+    throw new GatewayError('SESSION_FAILED', `the gateway failed to create a session: ${serverError ?? `status ${JSON.stringify(record.status)}`}`, 201);
+  }
+  const metadata = record.metadata;
+  if (typeof metadata !== 'object' || metadata === null) throw new GatewayError('BAD_RESPONSE', 'the gateway response has no metadata', 201);
+  const { id, url, stun_servers: stun } = metadata as Record<string, unknown>;
+  if (typeof url !== 'string' || url.length === 0) throw new GatewayError('BAD_RESPONSE', 'the gateway response has no signaling url', 201);
+  if (stun !== undefined && !Array.isArray(stun)) throw new GatewayError('BAD_RESPONSE', 'metadata.stun_servers is not an array', 201);
+  const stunServers: StunServer[] = [];
+  for (const entry of stun ?? []) {
+    if (typeof entry !== 'object' || entry === null) continue;
+    const e = entry as Record<string, unknown>;
+    const urls = Array.isArray(e.urls) ? e.urls.filter((u): u is string => typeof u === 'string') : typeof e.urls === 'string' ? [e.urls] : [];
+    stunServers.push({
+      urls,
+      username: typeof e.username === 'string' ? e.username : undefined,
+      password: typeof e.password === 'string' ? e.password : undefined,
+    });
+  }
+  return { id: typeof id === 'string' ? id : String(id ?? ''), url, stunServers };
+}
+
+/**
+ * STUN/TURN server entries as libdatachannel's RtcConfig.iceServers strings
+ * ("stun:host:port", "turn:user:pass@host:port"). Unparseable entries are skipped.
+ */
+export function toLibdatachannelIceServers(servers: StunServer[]): string[] {
+  const result: string[] = [];
+  for (const server of servers) {
+    for (const url of server.urls) {
+      const match = /^(stuns?|turns?):([^?]+)(\?.*)?$/.exec(url);
+      if (!match) continue;
+      const [, scheme, hostPort, query] = match;
+      const credentials = server.username !== undefined ? `${encodeURIComponent(server.username)}:${encodeURIComponent(server.password ?? '')}@` : '';
+      result.push(`${scheme}:${scheme!.startsWith('turn') ? credentials : ''}${hostPort}${query ?? ''}`);
+    }
+  }
+  return result;
+}

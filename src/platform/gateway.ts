@@ -1,0 +1,202 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../log/logger.js';
+import { checkAuthorization } from './auth.js';
+import { errorResponse, reasonPhrase, syncResponse, type GatewaySessionMetadata } from './gateway-responses.js';
+import { BadPathError, type StaticFiles } from './static-files.js';
+
+/** Request bodies above this are refused with 413 (the SDK's bodies are a few hundred bytes). */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** What the gateway routes need from the platform. */
+export interface GatewayHost {
+  readonly token: string;
+  readonly log: Logger;
+  readonly staticFiles: StaticFiles;
+  /** A new session; `origin` is "host:port" as the client reached the server. */
+  createSession(origin: string, request: Record<string, unknown>): GatewaySessionMetadata;
+  /** A new signaling URL for an existing session, or undefined when the id is unknown. */
+  joinSession(id: string, origin: string, request: Record<string, unknown>): GatewaySessionMetadata | undefined;
+  /** "host:port" to put in URLs when the request's Host header is missing or unusable. */
+  fallbackOrigin(): string;
+}
+
+const CORS_ALLOW_METHODS = 'GET, HEAD, POST, OPTIONS';
+const CORS_ALLOW_HEADERS = 'Authorization, Content-Type, Accept';
+const SESSIONS = /^\/1\.0\/sessions\/?$/;
+const JOIN = /^\/1\.0\/sessions\/([^/]+)\/join\/?$/;
+const SIGNALING = /^\/1\.0\/sessions\/([^/]+)\/signaling\/?$/;
+
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The Stream Gateway subset the SDK's AnboxStreamGatewayConnector uses, and the page's files:
+ *
+ * - `OPTIONS *` → 204 with the CORS headers a browser's preflight needs;
+ * - `POST /1.0/sessions/` → 201 `{"type":"sync","status":"success","status_code":201,"metadata":{id,url,stun_servers}}`;
+ * - `POST /1.0/sessions/<id>/join` → 200, same shape;
+ * - `GET|HEAD /…` → the files of the web directory (index.html at `/`);
+ * - everything else → a JSON error `{"type":"error","status":…,"status_code":…,"error":…}`.
+ *
+ * Every response carries `Access-Control-Allow-Origin: *`.
+ */
+export function createGatewayHandler(host: GatewayHost): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    handle(host, req, res).catch((error: unknown) => {
+      if (error instanceof HttpError) {
+        if (error.statusCode >= 500) host.log.error({ event: 'gateway.failed', err: error }, error.message);
+        sendJson(res, error.statusCode, errorResponse(error.statusCode, error.message), error.headers);
+        return;
+      }
+      host.log.error({ event: 'gateway.failed', method: req.method, path: pathOf(req), err: error }, 'gateway request failed');
+      sendJson(res, 500, errorResponse(500, 'internal error'));
+    });
+  };
+}
+
+async function handle(host: GatewayHost, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  const method = req.method ?? 'GET';
+  const path = pathOf(req);
+  if (method === 'OPTIONS') {
+    res.setHeader('Access-Control-Allow-Methods', CORS_ALLOW_METHODS);
+    res.setHeader('Access-Control-Allow-Headers', CORS_ALLOW_HEADERS);
+    res.setHeader('Access-Control-Max-Age', '600');
+    // Chromium's Private Network Access: a public page may call this local server.
+    if (req.headers['access-control-request-private-network'] === 'true') res.setHeader('Access-Control-Allow-Private-Network', 'true');
+    res.setHeader('Content-Length', '0');
+    res.writeHead(204).end();
+    drain(req);
+    return;
+  }
+  if (SESSIONS.test(path)) {
+    requireMethod(method, 'POST');
+    authorize(host, req);
+    const body = await readJsonBody(req);
+    const metadata = host.createSession(originOf(host, req), body);
+    sendJson(res, 201, syncResponse(201, metadata));
+    return;
+  }
+  const join = JOIN.exec(path);
+  if (join) {
+    requireMethod(method, 'POST');
+    authorize(host, req);
+    const body = await readJsonBody(req);
+    const id = safeDecode(join[1]!);
+    const metadata = id === undefined ? undefined : host.joinSession(id, originOf(host, req), body);
+    if (!metadata) throw new HttpError(404, `session ${JSON.stringify(id ?? join[1])} not found`);
+    sendJson(res, 200, syncResponse(200, metadata));
+    return;
+  }
+  if (SIGNALING.test(path)) throw new HttpError(426, 'this is the signaling WebSocket: connect with a WebSocket client', { Upgrade: 'websocket' });
+  if (path.startsWith('/1.0/') || path === '/1.0') throw new HttpError(404, `no such endpoint: ${method} ${path}`);
+  if (method !== 'GET' && method !== 'HEAD') {
+    drain(req);
+    throw new HttpError(405, `${method} is not allowed here`, { Allow: 'GET, HEAD, OPTIONS' });
+  }
+  let file;
+  try {
+    file = await host.staticFiles.lookup(path);
+  } catch (error) {
+    if (error instanceof BadPathError) throw new HttpError(400, error.message);
+    throw error;
+  }
+  if (!file) throw new HttpError(404, `not found: ${path}`);
+  res.writeHead(200, {
+    'Content-Type': file.contentType,
+    'Content-Length': String(file.body.length),
+    'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  res.end(method === 'HEAD' ? undefined : file.body);
+}
+
+function requireMethod(method: string, allowed: 'POST'): void {
+  if (method !== allowed) throw new HttpError(405, `use ${allowed}`, { Allow: `${allowed}, OPTIONS` });
+}
+
+function authorize(host: GatewayHost, req: IncomingMessage): void {
+  const result = checkAuthorization(req.headers.authorization, host.token);
+  if (!result.ok) {
+    drain(req);
+    host.log.warn({ event: 'gateway.unauthorized', path: pathOf(req), remote: req.socket.remoteAddress, reason: result.reason }, `refused: ${result.reason}`);
+    throw new HttpError(401, result.reason, { 'WWW-Authenticate': 'Macaroon' });
+  }
+}
+
+/** Reads and parses the body: empty → {}; otherwise a JSON object, at most MAX_BODY_BYTES. */
+async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
+    throw new HttpError(413, `request body is ${declared} bytes; at most ${MAX_BODY_BYTES} are accepted`, { Connection: 'close' });
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > MAX_BODY_BYTES) throw new HttpError(413, `request body exceeds ${MAX_BODY_BYTES} bytes`, { Connection: 'close' });
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8').trim();
+  if (text === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, `malformed JSON body: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'the request body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+function sendJson(res: ServerResponse, statusCode: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(statusCode, reasonPhrase(statusCode), {
+    ...headers,
+    'Access-Control-Allow-Origin': '*',
+    'Content-Type': 'application/json',
+    'Content-Length': String(Buffer.byteLength(text)),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  res.end(text);
+}
+
+/** The path of the request URL, without query or fragment. */
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '/';
+  const end = url.search(/[?#]/);
+  return end < 0 ? url : url.slice(0, end);
+}
+
+const HOST_HEADER = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/** host:port as the client reached us (the Host header), so the signaling URL works from where it called. */
+function originOf(host: GatewayHost, req: IncomingMessage): string {
+  const header = req.headers.host;
+  return header !== undefined && HOST_HEADER.test(header) ? header : host.fallbackOrigin();
+}
+
+function safeDecode(value: string): string | undefined {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Discards a request body we will not read, so the connection can be reused. */
+function drain(req: IncomingMessage): void {
+  if (!req.readableEnded) req.resume();
+}

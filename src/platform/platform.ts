@@ -1,0 +1,431 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import nodeDataChannel from 'node-datachannel';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from '../log/logger.js';
+import { ensureSocketDirectory } from '../service/directories.js';
+import { generateSecret, generateSessionId, generateToken, secretsEqual } from './auth.js';
+import { createGatewayHandler, type GatewayHost } from './gateway.js';
+import { errorResponse, reasonPhrase, type GatewaySessionMetadata, type GatewayStunServer } from './gateway-responses.js';
+import { guard } from './guard.js';
+import { IceServerError, parseIceServer } from './ice-servers.js';
+import { DEFAULT_LISTEN, type ListenAddress } from './listen-address.js';
+import { PeerSession, type SignalSink } from './peer-session.js';
+import type { PlatformEvent, PlatformStats } from './platform-events.js';
+import { SignalingConnection, type SignalingHost } from './signaling.js';
+import { defaultWebDir, StaticFiles } from './static-files.js';
+
+export type { PlatformEvent, PlatformEventOf, PlatformEventType, PlatformStats, ActivePeerInfo } from './platform-events.js';
+
+export { DEFAULT_LISTEN, type ListenAddress } from './listen-address.js';
+
+export interface PlatformOptions {
+  /** Where the `webrtc_data_<name>` channel sockets are created (created if missing, mode 0750). */
+  socketDir: string;
+  /** Default DEFAULT_LISTEN (127.0.0.1:8777). */
+  listen?: ListenAddress;
+  /** The gateway token; generated (random) when absent. */
+  token?: string;
+  /** STUN/TURN URLs for both the browser (metadata.stun_servers) and the server's peer connections. */
+  stunUrls?: string[];
+  /** Send everything to the browser as binary messages. */
+  binary?: boolean;
+  log: Logger;
+  /** The page's directory; default `<package root>/src/web`. */
+  webDir?: string;
+  /** How long a new peer may take to connect; default 5 minutes, as the SDK. */
+  connectTimeoutMs?: number;
+  /** How long a disconnected peer may take to come back; default 15 s. */
+  disconnectedGraceMs?: number;
+}
+
+/** The platform could not start; the message says what to change. */
+export class PlatformStartError extends Error {
+  override readonly name = 'PlatformStartError';
+}
+
+interface SessionRecord {
+  readonly id: string;
+  readonly createdAt: number;
+  /** The secret of the one signaling URL handed out last and not used yet. */
+  secret: string | undefined;
+  secretIssuedAt: number;
+}
+
+/** The gateway remembers this many sessions (for join); older ones are forgotten first. */
+const MAX_SESSIONS = 64;
+/** A signaling URL must be used within this time. */
+const SECRET_TTL_MS = 10 * 60 * 1000;
+/** A signaling frame larger than this closes the WebSocket (1009); SDPs are a few KiB. */
+const MAX_SIGNALING_FRAME_BYTES = 1024 * 1024;
+const HISTORY_LENGTH = 1000;
+const SIGNALING_PATH = /^\/1\.0\/sessions\/([^/?#]+)\/signaling\/?$/;
+
+/**
+ * The emulated Anbox WebRTC platform: the Stream Gateway subset and the signaling WebSocket on one
+ * HTTP server, node-datachannel as the instance's peer, and each browser data channel bridged to
+ * `<socketDir>/webrtc_data_<name>`.
+ *
+ * One streaming session per emulated instance, as on Anbox: when a session (new, or joined again)
+ * starts its peer, the previous peer ends first (its bridges close and their sockets are unlinked),
+ * then the new one is created. Starting means the signaling reached the point where the server
+ * creates its peer connection (settings with API v2, the client's offer with v1), so a client that
+ * only POSTs, or misbehaves on its WebSocket, does not disturb the session streaming now.
+ */
+export class Platform {
+  /** The HTTP base URL, e.g. http://127.0.0.1:8777 (the gateway URL for the SDK). */
+  readonly url: string;
+  readonly token: string;
+  /** Whether the token was generated at start (no token given). */
+  readonly tokenGenerated: boolean;
+  readonly socketDir: string;
+  /** The bound address (port resolved when 0 was asked). */
+  readonly address: ListenAddress;
+  readonly webDir: string;
+
+  private readonly log: Logger;
+  private readonly server: Server;
+  private readonly wss: WebSocketServer;
+  private readonly options: PlatformOptions;
+  private readonly stunServers: GatewayStunServer[];
+  private readonly iceServers: string[];
+  private readonly sessions = new Map<string, SessionRecord>();
+  private readonly sockets = new Set<WebSocket>();
+  private readonly listeners = new Set<(event: PlatformEvent) => void>();
+  private readonly events: PlatformEvent[] = [];
+  private current: PeerSession | undefined;
+  private peerChain: Promise<unknown> = Promise.resolve();
+  private nextPeer = 1;
+  private stopping = false;
+  private closing: Promise<void> | undefined;
+  private readonly counters = {
+    sessionsCreated: 0,
+    sessionsJoined: 0,
+    peersStarted: 0,
+    peersEnded: 0,
+    channelsOpened: 0,
+    channelsClosed: 0,
+    channelsRejected: 0,
+    signalingConnections: 0,
+    signalingRefused: 0,
+    signalingErrors: 0,
+  };
+
+  private constructor(
+    options: PlatformOptions,
+    server: Server,
+    address: ListenAddress,
+    ice: { stunServers: GatewayStunServer[]; iceServers: string[] },
+    token: { value: string; generated: boolean },
+  ) {
+    this.options = options;
+    this.log = options.log;
+    this.server = server;
+    this.address = address;
+    this.socketDir = options.socketDir;
+    this.webDir = options.webDir ?? defaultWebDir();
+    this.stunServers = ice.stunServers;
+    this.iceServers = ice.iceServers;
+    this.token = token.value;
+    this.tokenGenerated = token.generated;
+    this.url = `http://${this.fallbackOrigin()}`;
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_SIGNALING_FRAME_BYTES, perMessageDeflate: false });
+    this.wss.on('error', (error) => this.log.error({ event: 'signaling.server_error', err: error }, 'signaling server error'));
+    const gatewayHost: GatewayHost = {
+      token: this.token,
+      log: this.log,
+      staticFiles: new StaticFiles(this.webDir),
+      createSession: (origin, request) => this.createSession(origin, request),
+      joinSession: (id, origin) => this.joinSession(id, origin),
+      fallbackOrigin: () => this.fallbackOrigin(),
+    };
+    server.on('request', createGatewayHandler(gatewayHost));
+    server.on('upgrade', guard(this.log, { what: 'signaling upgrade' }, (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head)));
+  }
+
+  /**
+   * Validates the options, prepares the socket directory and listens. Rejects with
+   * PlatformStartError when the address is taken or unusable, a STUN URL is malformed, or the
+   * socket directory cannot be used.
+   */
+  static async start(options: PlatformOptions): Promise<Platform> {
+    const listen = options.listen ?? DEFAULT_LISTEN;
+    const ice = resolveIceServers(options.stunUrls ?? []);
+    try {
+      const warning = ensureSocketDirectory(options.socketDir, 0o750);
+      if (warning) options.log.warn({ event: 'platform.insecure_directory', dir: warning.dir }, warning.message);
+    } catch (error) {
+      throw new PlatformStartError(`cannot use socket directory ${options.socketDir}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const token = options.token === undefined ? { value: generateToken(), generated: true } : { value: options.token, generated: false };
+    if (token.value.length === 0 || /\s/.test(token.value)) throw new PlatformStartError('the token must be non-empty and contain no whitespace');
+    const server = createServer({ requestTimeout: 30_000, headersTimeout: 20_000 });
+    server.keepAliveTimeout = 5_000;
+    await listenOn(server, listen);
+    const bound = server.address() as AddressInfo;
+    const platform = new Platform(options, server, { host: listen.host, port: bound.port }, ice, token);
+    platform.log.info(
+      { event: 'platform.listening', url: platform.url, host: listen.host, port: bound.port, socketDir: options.socketDir, webDir: platform.webDir, stunServers: ice.iceServers.length },
+      `platform listening on ${platform.url}`,
+    );
+    return platform;
+  }
+
+  /** The page with the token filled in (the page reads ?token=). */
+  get pageUrl(): string {
+    return `${this.url}/?token=${encodeURIComponent(this.token)}`;
+  }
+
+  get stats(): PlatformStats {
+    return { ...this.counters, sessionsKnown: this.sessions.size, active: this.current && !this.current.ended ? this.current.info : null };
+  }
+
+  /** The last events, oldest first (at most 1000). */
+  get history(): readonly PlatformEvent[] {
+    return [...this.events];
+  }
+
+  /** Calls `listener` for every event from now on; returns the function that stops it. */
+  onEvent(listener: (event: PlatformEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Ends the streaming session (bridges closed, sockets removed), closes every WebSocket, stops the server. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopping = true;
+    this.log.info({ event: 'platform.stopping' }, 'platform stopping');
+    const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const ws of this.sockets) ws.close(1001, 'platform stopping');
+    await this.peerChain;
+    await this.current?.end('the platform is stopping');
+    this.current = undefined;
+    for (const ws of this.sockets) ws.terminate();
+    this.server.closeAllConnections();
+    await serverClosed;
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    this.sessions.clear();
+    this.log.info({ event: 'platform.stopped' }, 'platform stopped');
+  }
+
+  private fallbackOrigin(): string {
+    const { host } = this.address;
+    const reachable = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
+    return `${reachable.includes(':') ? `[${reachable}]` : reachable}:${this.address.port}`;
+  }
+
+  private createSession(origin: string, request: Record<string, unknown>): GatewaySessionMetadata {
+    const record: SessionRecord = { id: generateSessionId(), createdAt: Date.now(), secret: undefined, secretIssuedAt: 0 };
+    this.sessions.set(record.id, record);
+    this.forgetOldSessions();
+    this.counters.sessionsCreated++;
+    const app = typeof request.app === 'string' ? request.app.slice(0, 200) : undefined;
+    this.log.info({ event: 'gateway.session_created', session: record.id, app }, `session ${record.id} created${app ? ` (app "${app}": any app is this instance)` : ''}`);
+    this.emit({ type: 'session-created', session: record.id });
+    return this.metadata(record, origin);
+  }
+
+  private joinSession(id: string, origin: string): GatewaySessionMetadata | undefined {
+    const record = this.sessions.get(id);
+    if (!record) return undefined;
+    this.counters.sessionsJoined++;
+    this.log.info({ event: 'gateway.session_joined', session: id }, `session ${id} joined`);
+    this.emit({ type: 'session-joined', session: id });
+    return this.metadata(record, origin);
+  }
+
+  /** Issues a fresh signaling secret (the previous unused one stops working). */
+  private metadata(record: SessionRecord, origin: string): GatewaySessionMetadata {
+    record.secret = generateSecret();
+    record.secretIssuedAt = Date.now();
+    return {
+      id: record.id,
+      url: `ws://${origin}/1.0/sessions/${record.id}/signaling?secret=${record.secret}`,
+      stun_servers: this.stunServers.map((s) => ({ ...s, urls: [...s.urls] })),
+    };
+  }
+
+  private forgetOldSessions(): void {
+    if (this.sessions.size <= MAX_SESSIONS) return;
+    for (const id of this.sessions.keys()) {
+      if (this.sessions.size <= MAX_SESSIONS) break;
+      if (this.current?.session === id) continue;
+      this.sessions.delete(id);
+    }
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', (error) => this.log.debug({ event: 'signaling.upgrade_socket_error', err: error }, 'upgrade socket error'));
+    const url = req.url ?? '/';
+    const match = SIGNALING_PATH.exec(url.split('?')[0] ?? '');
+    if (this.stopping) return this.refuseUpgrade(socket, 503, 'the platform is stopping');
+    if (!match) return this.refuseUpgrade(socket, 404, 'no WebSocket here; the signaling URL comes from POST /1.0/sessions/');
+    const id = match[1]!;
+    const record = this.sessions.get(id);
+    if (!record) return this.refuseUpgrade(socket, 404, 'unknown session');
+    let secret: string | null;
+    try {
+      secret = new URL(url, 'http://signaling.invalid').searchParams.get('secret');
+    } catch {
+      secret = null;
+    }
+    if (secret === null || record.secret === undefined || !secretsEqual(secret, record.secret)) {
+      return this.refuseUpgrade(socket, 401, 'wrong, used or missing signaling secret; ask the gateway for a new session or join');
+    }
+    if (Date.now() - record.secretIssuedAt > SECRET_TTL_MS) {
+      record.secret = undefined;
+      return this.refuseUpgrade(socket, 401, 'signaling URL expired; ask the gateway for a new session or join');
+    }
+    record.secret = undefined; // one WebSocket per URL
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (this.stopping) {
+        ws.terminate();
+        return;
+      }
+      this.counters.signalingConnections++;
+      this.sockets.add(ws);
+      ws.on('close', () => this.sockets.delete(ws));
+      new SignalingConnection(ws, id, this.signalingHost, this.log);
+    });
+  }
+
+  private refuseUpgrade(socket: Duplex, statusCode: number, message: string): void {
+    this.counters.signalingRefused++;
+    this.log.warn({ event: 'signaling.refused', statusCode, reason: message }, `signaling WebSocket refused: ${message}`);
+    const body = JSON.stringify(errorResponse(statusCode, message));
+    socket.end(
+      `HTTP/1.1 ${statusCode} ${reasonPhrase(statusCode)}\r\n` +
+        'Connection: close\r\nContent-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    setTimeout(() => socket.destroy(), 1000).unref();
+  }
+
+  private readonly signalingHost: SignalingHost = {
+    startPeer: (session, apiVersion, signal) => this.startPeer(session, apiVersion, signal),
+    emit: (event) => this.emit(event),
+  };
+
+  /** Serialized: the previous peer ends completely (sockets unlinked) before the next is created. */
+  private startPeer(session: string, apiVersion: 1 | 2, signal: SignalSink): Promise<PeerSession | undefined> {
+    const run = async (): Promise<PeerSession | undefined> => {
+      if (this.stopping || !this.sessions.has(session)) return undefined;
+      const previous = this.current;
+      if (previous) {
+        await previous.end(previous.session === session ? 'replaced: the session was joined again' : `replaced by session ${session}`);
+      }
+      if (this.stopping || !signal.open) return undefined;
+      const peer = new PeerSession({
+        session,
+        peer: this.nextPeer++,
+        apiVersion,
+        socketDir: this.socketDir,
+        binary: this.options.binary ?? false,
+        iceServers: this.iceServers,
+        log: this.log,
+        emit: (event) => this.emit(event),
+        signal,
+        connectTimeoutMs: this.options.connectTimeoutMs,
+        disconnectedGraceMs: this.options.disconnectedGraceMs,
+      });
+      this.current = peer;
+      this.emit({ type: 'peer-started', session, peer: peer.peer, apiVersion });
+      this.log.info({ event: 'peer.started', session, peer: peer.peer, apiVersion }, `session ${session} streaming (peer ${peer.peer}, API version ${apiVersion})`);
+      return peer;
+    };
+    const result = this.peerChain.then(run);
+    this.peerChain = result.catch(() => undefined);
+    return result;
+  }
+
+  private emit(event: PlatformEvent): void {
+    switch (event.type) {
+      case 'peer-started':
+        this.counters.peersStarted++;
+        break;
+      case 'peer-ended':
+        this.counters.peersEnded++;
+        if (this.current?.peer === event.peer) this.current = undefined;
+        break;
+      case 'channel-open':
+        this.counters.channelsOpened++;
+        break;
+      case 'channel-closed':
+        this.counters.channelsClosed++;
+        break;
+      case 'channel-rejected':
+        this.counters.channelsRejected++;
+        break;
+      case 'signaling-error':
+        this.counters.signalingErrors++;
+        break;
+      default:
+        break;
+    }
+    this.events.push(event);
+    if (this.events.length > HISTORY_LENGTH) this.events.splice(0, this.events.length - HISTORY_LENGTH);
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.log.error({ event: 'platform.listener_failed', err: error }, 'a platform event listener threw; ignored');
+      }
+    }
+  }
+}
+
+function resolveIceServers(urls: string[]): { stunServers: GatewayStunServer[]; iceServers: string[] } {
+  const parsed = urls.map((url) => {
+    try {
+      return parseIceServer(url);
+    } catch (error) {
+      throw new PlatformStartError(error instanceof IceServerError ? `--stun ${error.message}` : String(error));
+    }
+  });
+  const iceServers = parsed.map((p) => p.native);
+  if (iceServers.length > 0) {
+    // libdatachannel has the last word on the syntax: try it once now rather than fail every session.
+    try {
+      const probe = new nodeDataChannel.PeerConnection('anbox-oob-ice-probe', { iceServers });
+      probe.onStateChange(() => undefined); // without a callback a closed connection keeps the process alive
+      probe.close();
+    } catch (error) {
+      throw new PlatformStartError(`--stun: node-datachannel refuses the ICE servers: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return { stunServers: parsed.map((p) => p.browser), iceServers };
+}
+
+async function listenOn(server: Server, listen: ListenAddress): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(listen.port, listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const where = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+    const why =
+      code === 'EADDRINUSE'
+        ? 'the address is already in use (another anbox-oob platform?)'
+        : code === 'EADDRNOTAVAIL'
+          ? 'no local interface has that address'
+          : code === 'EACCES'
+            ? 'permission denied (ports below 1024 need privileges)'
+            : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+              ? 'the host name does not resolve'
+              : error instanceof Error
+                ? error.message
+                : String(error);
+    throw new PlatformStartError(`cannot listen on ${where}: ${why}; use --listen HOST:PORT`);
+  }
+}
