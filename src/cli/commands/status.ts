@@ -25,7 +25,7 @@ broadcasts with what became of each at every sink (adb, command hook, local rece
 
 Options:
   --service-socket PATH   the daemon's socket (env ${SERVICE_SOCKET_ENV}; default as \`anbox-oob proxy\`)
-  --json                  print the daemon's JSON document as it is (fields: docs/broadcasts.md)
+  --json                  print the daemon's JSON document as it is (fields: docs/protocol.md)
   -h, --help              show this help
 
 Exit status: 0 on success, 1 when no daemon answers (or it has no status service), 2 on usage errors.`;
