@@ -45,7 +45,7 @@ export function normalizeGatewayUrl(gateway: string): string {
   try {
     url = new URL(gateway);
   } catch {
-    throw new GatewayError('UNREACHABLE', `gateway URL ${JSON.stringify(gateway)} is not a URL (expected e.g. http://127.0.0.1:8444)`);
+    throw new GatewayError('UNREACHABLE', `gateway URL ${JSON.stringify(gateway)} is not a URL (expected e.g. http://127.0.0.1:8777)`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new GatewayError('UNREACHABLE', `gateway URL ${gateway} must use http or https`);

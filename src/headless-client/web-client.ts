@@ -31,7 +31,7 @@ export const CONTROL_CHANNEL = 'control';
 const DISCONNECTED_GRACE_MS = 10_000;
 
 export interface WebClientOptions {
-  /** Stream Gateway base URL, e.g. http://127.0.0.1:8444 */
+  /** Stream Gateway base URL, e.g. http://127.0.0.1:8777 */
   gateway: string;
   token: string;
   /** Data channel names, in the order they are created (at most 5, unique, not "control"). */

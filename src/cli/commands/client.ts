@@ -40,8 +40,8 @@ Then stdin goes to the first channel and every message from any channel goes to 
 emulated instance each channel is the socket <socket-dir>/webrtc_data_<name>.
 
 Examples:
-  echo hello | anbox-oob client --gateway http://127.0.0.1:8444 --token T --channel foo
-  anbox-oob client --gateway http://127.0.0.1:8444 --channel foo --channel bar --json --no-stdin
+  echo hello | anbox-oob client --gateway http://127.0.0.1:8777 --token T --channel foo
+  anbox-oob client --gateway http://127.0.0.1:8777 --channel foo --channel bar --json --no-stdin
 
 Options:
   --gateway URL          the Stream Gateway, i.e. the platform's http://HOST:PORT (env ${GATEWAY_ENV})
