@@ -20,8 +20,8 @@ export interface DaemonFixture {
   stop(): Promise<void>;
 }
 
-/** `anbox-oob proxy` on sockets inside `dir`; resolves once it serves. */
-export async function startDaemon(context: BenchContext, dir: string): Promise<DaemonFixture> {
+/** `anbox-oob proxy` on sockets inside `dir`, plus `extraArgs` (broadcast options, say); resolves once it serves. */
+export async function startDaemon(context: BenchContext, dir: string, extraArgs: readonly string[] = []): Promise<DaemonFixture> {
   const cli = join(context.repoRoot, 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(cli)) throw new BenchSetupError(`${cli} is missing: run \`npm run build\` (\`npm run bench\` does it for you)`);
   const servicePath = join(dir, 'svc.sock');
@@ -37,6 +37,7 @@ export async function startDaemon(context: BenchContext, dir: string): Promise<D
     'warn',
     '--log-format',
     'json',
+    ...extraArgs,
   ]);
   await waitUntil('the daemon', daemon, 15_000, () => daemon.output().includes('"event":"daemon.started"') || probe(servicePath));
   return { servicePath, socketDir, process: daemon, stop: () => daemon.stop('SIGTERM', 5000) };
@@ -82,7 +83,7 @@ export async function startChannelListener(context: BenchContext, socketDir: str
   return channel;
 }
 
-async function waitUntil(what: string, child: TrackedChild, timeoutMs: number, ready: () => boolean): Promise<void> {
+export async function waitUntil(what: string, child: TrackedChild, timeoutMs: number, ready: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exitedWith: number | string | undefined;
   void child.exited.then((code) => (exitedWith = code), (error: Error) => (exitedWith = error.message));

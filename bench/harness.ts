@@ -15,12 +15,19 @@ export interface BenchRow {
   p99Us?: number;
   meanUs?: number;
   opsPerS?: number;
-  /** The C floor this row is compared with: latency (µs/op) and throughput. */
+  /** Throughput in MB/s (10^6 bytes per second). */
+  mbPerS?: number;
+  /**
+   * The baseline this row is compared with: latency (µs/op) and throughput. Each benchmark states
+   * its own: the C floor (connect round trip), raw node-datachannel (bridge), the batching window
+   * (broadcasts).
+   */
   floorUs?: number;
   floorOpsPerS?: number;
-  /** p50 / floor µs (lower is better; 1.0 = as fast as C). */
+  baselineMbPerS?: number;
+  /** p50 / baseline µs (lower is better; 1.0 = as fast as the baseline). */
   p50Ratio?: number;
-  /** ops/s / floor ops/s (higher is better). */
+  /** ops/s (or MB/s) / the baseline's (higher is better). */
   opsRatio?: number;
   /** How spread the trials were, e.g. "p50 412-468". */
   spread?: string;
@@ -249,10 +256,12 @@ const COLUMNS: { title: string; get(row: BenchRow): string; left?: boolean }[] =
   { title: 'p99 µs', get: (r) => fixed(r.p99Us, 1) },
   { title: 'mean µs', get: (r) => fixed(r.meanUs, 1) },
   { title: 'ops/s', get: (r) => fixed(r.opsPerS, 0) },
-  { title: 'C floor µs', get: (r) => fixed(r.floorUs, 1) },
-  { title: 'C floor ops/s', get: (r) => fixed(r.floorOpsPerS, 0) },
-  { title: 'p50/floor', get: (r) => ratio(r.p50Ratio) },
-  { title: 'ops/s vs floor', get: (r) => ratio(r.opsRatio) },
+  { title: 'MB/s', get: (r) => fixed(r.mbPerS, 1) },
+  { title: 'baseline µs', get: (r) => fixed(r.floorUs, 1) },
+  { title: 'baseline ops/s', get: (r) => fixed(r.floorOpsPerS, 0) },
+  { title: 'baseline MB/s', get: (r) => fixed(r.baselineMbPerS, 1) },
+  { title: 'p50/baseline', get: (r) => ratio(r.p50Ratio) },
+  { title: 'rate/baseline', get: (r) => ratio(r.opsRatio) },
   { title: 'trials (min-max)', get: (r) => r.spread ?? '', left: true },
 ];
 

@@ -11,6 +11,20 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** Runs `body` with a signal that aborts on SIGINT/SIGTERM, for commands that stop cleanly on them. */
+export async function untilSignalled<T>(body: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await body(controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;

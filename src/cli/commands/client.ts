@@ -7,7 +7,7 @@ import { errorMessage } from '../../headless-client/guard.js';
 import { Utf8Classifier, type Piece } from '../../headless-client/utf8.js';
 import { connectWebClient, CONTROL_CHANNEL, MAX_DATA_CHANNELS, type WebClient, type WebClientCloseInfo } from '../../headless-client/web-client.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../../log/logger.js';
-import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, untilSignalled, type Command } from '../command.js';
 
 export const TOKEN_ENV = 'ANBOX_OOB_TOKEN';
 export const GATEWAY_ENV = 'ANBOX_OOB_GATEWAY';
@@ -92,15 +92,11 @@ export const clientCommand: Command = {
   summary: 'a headless web client: stdin to a data channel through the platform, messages to stdout',
   help: HELP,
   async run(argv) {
-    const controller = new AbortController();
-    const onSignal = () => controller.abort();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
     try {
-      return await runClient(argv, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal });
+      return await untilSignalled((signal) =>
+        runClient(argv, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, signal }),
+      );
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
       // Stops libdatachannel's threads so the process can exit.
       setTimeout(() => {
         try {

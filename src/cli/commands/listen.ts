@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type { ReceivedBroadcast } from '../../broadcast/local/intent-codec.js';
 import { listenForBroadcasts, type BroadcastListener } from '../../broadcast/local/receiver.js';
 import { RECEIVERS_DIR_ENV, resolveReceiversDir } from '../../broadcast/local/receivers-dir.js';
-import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, untilSignalled, type Command } from '../command.js';
 
 const HELP = `Usage: anbox-oob listen [--receivers-dir DIR] [--count N]
 
@@ -48,16 +48,7 @@ export const listenCommand: Command = {
   summary: 'print channel status broadcasts as JSON lines as they arrive (a local receiver)',
   help: HELP,
   async run(argv) {
-    const controller = new AbortController();
-    const onSignal = () => controller.abort();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    try {
-      return await runListen(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal });
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+    return untilSignalled((signal) => runListen(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env, signal }));
   },
 };
 
