@@ -17,8 +17,8 @@
  *
  * Commands (stdin):  {cmd:'signal', description|candidate}  (raw roles: the other side's signaling)
  *                    {cmd:'expect', id, bytes}  count incoming bytes; answers {type:'ready', id} at
- *                        once and {type:'received', id, bytes, firstBytes, intervalMs} once `bytes`
- *                        have arrived (interval = first message to last, on this process's clock)
+ *                        once and {type:'received', id, bytes, messages, firstBytes, intervalMs} once
+ *                        `bytes` have arrived (interval = first message to last, on this process's clock)
  *                    {cmd:'send', id, bytes, chunk}  send `bytes` as binary messages of `chunk` bytes;
  *                        answers {type:'sent', id, ms}
  *                    {cmd:'echo', id, on}  send every message back as it came (text stays text)
@@ -286,6 +286,7 @@ async function handle(command: Command): Promise<void> {
     case 'expect': {
       const total = command.bytes ?? 0;
       let received = 0;
+      let messages = 0;
       let first = 0;
       let firstBytes = 0;
       endpoint.onMessage = (message) => {
@@ -295,10 +296,11 @@ async function handle(command: Command): Promise<void> {
           firstBytes = n;
         }
         received += n;
+        messages++;
         if (received >= total) {
           const intervalMs = performance.now() - first;
           endpoint.onMessage = () => undefined;
-          emit({ type: 'received', id, bytes: received, firstBytes, intervalMs });
+          emit({ type: 'received', id, bytes: received, messages, firstBytes, intervalMs });
         }
       };
       emit({ type: 'ready', id });

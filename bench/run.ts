@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: runs every benchmark module in BENCHMARKS and prints one table of their rows,
+ * `npm run bench`: runs every benchmark module in ALL_BENCHMARKS (or those BENCH_ONLY names) and prints one table of their rows,
  * the goals they check, and the machine they ran on. Progress goes to stderr, the report to stdout.
  * Nothing is written to the repository; children and temp dirs are removed on success, failure,
  * and Ctrl-C / SIGTERM.
@@ -7,13 +7,34 @@
  * Add a benchmark: write a module exporting a {@link Benchmark} (see ./harness.ts) and list it here.
  */
 import { loadavg } from 'node:os';
+import { bridgeThroughput } from './bridge-throughput.js';
+import { broadcastLatency } from './broadcast-latency.js';
 import { connectRoundTrip } from './connect-round-trip.js';
 import { packageRoot } from '../src/config/package-root.js';
 import { BenchSetupError, formatTable, machineInfo, Resources, type BenchContext, type BenchGoal, type BenchRow, type Benchmark } from './harness.js';
 
-const BENCHMARKS: readonly Benchmark[] = [connectRoundTrip];
+const ALL_BENCHMARKS: readonly Benchmark[] = [connectRoundTrip, bridgeThroughput, broadcastLatency];
+
+/** BENCH_ONLY: comma-separated parts of benchmark names, e.g. `BENCH_ONLY=bridge,broadcast`; default all. */
+function selected(): readonly Benchmark[] {
+  const only = (process.env.BENCH_ONLY ?? '')
+    .split(',')
+    .map((part) => part.trim().toLowerCase())
+    .filter(Boolean);
+  if (only.length === 0) return ALL_BENCHMARKS;
+  const chosen = ALL_BENCHMARKS.filter((b) => only.some((part) => b.name.toLowerCase().includes(part)));
+  if (chosen.length === 0) throw new Error(`BENCH_ONLY=${process.env.BENCH_ONLY} matches none of: ${ALL_BENCHMARKS.map((b) => b.name).join(', ')}`);
+  return chosen;
+}
 
 async function main(): Promise<number> {
+  let benchmarks: readonly Benchmark[];
+  try {
+    benchmarks = selected();
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n`);
+    return 2;
+  }
   const resources = new Resources();
   const onSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`\nbench: ${signal}: stopping children, removing temp dirs\n`);
@@ -37,7 +58,7 @@ async function main(): Promise<number> {
   const notes: string[] = [];
   let failed = false;
   try {
-    for (const benchmark of BENCHMARKS) {
+    for (const benchmark of benchmarks) {
       try {
         const result = await benchmark.run(context);
         rows.push(...result.rows);

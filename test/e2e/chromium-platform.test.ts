@@ -146,6 +146,12 @@ describe('the protocol page (written from the protocol description) in Chromium,
     expect(out[0]).toEqual({ type: 'discover' });
     expect(out[1]).toMatchObject({ type: 'settings', api_version: 2, data_channels: ['foo'] });
     expect(signals.filter((s) => s.dir === 'in').map((s) => s.message.type)).toContain('offer');
+    // Candidates trickled both ways: base64 of "candidate:…" (no "a=").
+    for (const direction of ['in', 'out']) {
+      const candidates = signals.filter((s) => s.dir === direction && s.message.type === 'candidate') as unknown as { message: { candidate: string } }[];
+      expect(candidates.length, `${direction} candidates`).toBeGreaterThan(0);
+      for (const c of candidates) expect(Buffer.from(c.message.candidate, 'base64').toString()).toMatch(/^candidate:/);
+    }
 
     const path = await waitForSocket('foo');
     expect(statSync(path).isSocket()).toBe(true);
@@ -185,8 +191,10 @@ describe('the protocol page (written from the protocol description) in Chromium,
     expect(await page.evaluate('window.oob.error')).toBeUndefined();
   });
 
-  it('a wrong token: the gateway answers 401 with a JSON error the cross-origin page can read, and no channel socket appears', async () => {
-    const page = await openProtocolPage(['foo'], { token: 'not-the-token', expectFailure: true });
+  it('a wrong token: the gateway answers 401 with a JSON error the cross-origin page can read; no session, no socket', async () => {
+    const createdBefore = platform().stats.sessionsCreated;
+    const eventsBefore = tp!.events.length;
+    const page = await openProtocolPage(['denied'], { token: 'not-the-token', expectFailure: true });
     await page.waitForFunction('window.oob.error !== undefined', undefined, { timeout: 15_000 });
     const error = (await page.evaluate('window.oob.error')) as string;
     // "Failed to fetch" here would mean the 401 lacked CORS headers.
@@ -195,7 +203,11 @@ describe('the protocol page (written from the protocol description) in Chromium,
     expect(gateway?.status).toBe(401);
     expect(gateway?.body).toMatchObject({ type: 'error', status_code: 401 });
     expect(typeof gateway?.body?.error).toBe('string');
-    expect(channelSockets(socketDir)).not.toContain('foo');
+    // Refused at the gateway: no session, no peer, no socket (the previous test's session, if still
+    // streaming, is not disturbed either).
+    expect(platform().stats.sessionsCreated).toBe(createdBefore);
+    expect(tp!.events.slice(eventsBefore).filter((e) => e.type !== 'peer-ended' && e.type !== 'channel-closed')).toEqual([]);
+    expect(channelSockets(socketDir)).not.toContain('denied');
   });
 
   it('at most 5 channels: with 6, the first 5 get sockets and work, the 6th is closed by the server and gets none', async () => {
@@ -334,7 +346,9 @@ describe('the protocol page (written from the protocol description) in Chromium,
     // Chromium closes its peer connection; at worst the server sees ICE fail / disconnect (15 s grace).
     await waitFor(() => !existsSync(socketPath('gone')), `${socketPath('gone')} to be removed`, 40_000);
     await waitFor(() => !socat.running, 'socat to exit (EOF)');
-    expect(eventsOf(session).some((e) => e.type === 'peer-ended')).toBe(true);
+    const ended = eventsOf(session).find((e) => e.type === 'peer-ended');
+    expect(ended).toBeDefined();
+    console.log(`[e2e] tab closed: the platform ended the session with "${ended?.type === 'peer-ended' ? ended.reason : '?'}"`);
     expect(channelSockets(socketDir)).toEqual([]);
   }, 90_000);
 });
