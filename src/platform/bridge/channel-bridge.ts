@@ -277,7 +277,7 @@ export class ChannelBridge {
     server.on('connection', (socket: Socket) => this.guard('accepting a connection', () => this.accept(socket)));
     server.on('error', (error: Error) => this.log.error({ err: error }, 'channel socket listener failed'));
     this.guard('setting the buffered-amount-low threshold', () => this.port.setBufferedAmountLowThreshold(this.lowWaterMark));
-    this.log.info({ path, mode: CHANNEL_SOCKET_MODE.toString(8), maxBufferedToSocketBytes: this.maxBuffered }, 'channel socket listening');
+    this.log.info({ event: 'channel.socket_listening', path, mode: CHANNEL_SOCKET_MODE.toString(8), maxBufferedToSocketBytes: this.maxBuffered }, 'channel socket listening');
   }
 
   /** A copy of the counters. */
@@ -302,7 +302,7 @@ export class ChannelBridge {
       this.counters.bytesFromBrowser += bytes.length;
       if (this.isClosed) {
         this.counters.droppedFromBrowserBytes += bytes.length;
-        this.log.warn({ bytes: bytes.length }, 'browser message after the bridge closed: dropped');
+        this.log.warn({ event: 'channel.late_message_dropped', bytes: bytes.length }, 'browser message after the bridge closed: dropped');
         return;
       }
       const connection = this.current;
@@ -352,7 +352,7 @@ export class ChannelBridge {
     const heldBytes = this.heldTotal;
     if (heldBytes > 0) {
       this.counters.droppedFromBrowserBytes += heldBytes;
-      this.log.warn({ bytes: heldBytes }, 'channel closed while holding browser data no app read: dropped');
+      this.log.warn({ event: 'channel.held_data_dropped', bytes: heldBytes }, 'channel closed while holding browser data no app read: dropped');
     }
     this.held = [];
     this.heldTotal = 0;
@@ -364,7 +364,7 @@ export class ChannelBridge {
     }
     await Promise.all(pending);
     await serverClosed;
-    this.log.info({ reason, stats: this.stats }, 'channel socket closed');
+    this.log.info({ event: 'channel.socket_closed', reason, stats: this.stats }, 'channel socket closed');
     this.emit({ type: 'closed', channel: this.name, reason });
   }
 
@@ -422,7 +422,7 @@ export class ChannelBridge {
     this.counters.connectionsServed++;
     if (this.backpressured) socket.pause();
     const flushed = this.flushHeld(connection);
-    this.log.info({ connection: connection.id, flushedBytes: flushed }, 'app connected');
+    this.log.info({ event: 'channel.app_connected', connection: connection.id, flushedBytes: flushed }, 'app connected');
     this.emit({ type: 'connected', channel: this.name, connection: connection.id, flushedBytes: flushed });
   }
 
@@ -508,7 +508,7 @@ export class ChannelBridge {
     this.backpressured = true;
     this.counters.backpressurePauses++;
     this.current?.socket.pause();
-    this.log.debug({ bufferedAmount: amount, highWaterMark: this.highWaterMark }, 'channel buffer above the high-water mark; pausing the app socket');
+    this.log.debug({ event: 'channel.backpressure_paused', bufferedAmount: amount, highWaterMark: this.highWaterMark }, 'channel buffer above the high-water mark; pausing the app socket');
     // Fallback should the buffered-amount-low event never be delivered.
     this.backpressurePoll = setInterval(
       () =>
@@ -572,7 +572,7 @@ export class ChannelBridge {
           'no app connected and the buffer for it is full: refusing browser data (dropped; see stats.droppedFromBrowserBytes)',
         );
       } else {
-        this.log.debug({ bytes: bytes.length, heldBytes }, 'refusing browser data');
+        this.log.debug({ event: 'channel.data_refused', bytes: bytes.length, heldBytes }, 'refusing browser data');
       }
       this.emit({ type: 'refused', channel: this.name, bytes: bytes.length, heldBytes, limit: this.maxBuffered });
       return;
@@ -594,7 +594,7 @@ export class ChannelBridge {
     this.counters.heldBytes = 0;
     if (this.refusing) {
       this.refusing = false;
-      this.log.warn({ droppedFromBrowserBytes: this.counters.droppedFromBrowserBytes }, 'app connected; browser data refused while none was, in total so far');
+      this.log.warn({ event: 'channel.data_refused_total', droppedFromBrowserBytes: this.counters.droppedFromBrowserBytes }, 'app connected; browser data refused while none was, in total so far');
     }
     return flushed;
   }
@@ -630,7 +630,7 @@ export class ChannelBridge {
       () =>
         this.guard('ending the grace period', () => {
           if (socket.destroyed) return;
-          this.log.debug({ connection: connection.id, unflushedBytes: socket.writableLength }, 'grace period over; destroying the connection');
+          this.log.debug({ event: 'channel.app_destroyed', connection: connection.id, unflushedBytes: socket.writableLength }, 'grace period over; destroying the connection');
           this.destroy(connection);
         }),
       this.graceMs,
@@ -693,7 +693,7 @@ export class ChannelBridge {
     try {
       return call();
     } catch (error) {
-      this.log.warn({ err: error }, 'data channel call failed');
+      this.log.warn({ event: 'channel.call_failed', err: error }, 'data channel call failed');
       return fallback;
     }
   }
