@@ -3,9 +3,10 @@
  * one data channel, driven by JSON lines on stdin, answering with JSON lines on stdout (stdout
  * carries nothing else; diagnostics go to stderr).
  *
- *   node dist/bench/bridge-peer.js raw-platform            the raw baseline's "platform": a plain
+ *   node dist/bench/bridge-peer.js raw-platform [SOCKET]   the raw baseline's "platform": a plain
  *       node-datachannel PeerConnection that accepts the peer's channel and sends with the bridge's
- *       flow control (1 MiB high-water mark, resume on buffered-amount-low at 256 KiB)
+ *       flow control (1 MiB high-water mark, resume on buffered-amount-low at 256 KiB). With SOCKET
+ *       it also listens there: the "minimal forwarder" (see the forward command)
  *   node dist/bench/bridge-peer.js raw-peer                the raw baseline's "browser": creates the
  *       channel like the headless client does and drives it through the same WebClientChannel
  *   node dist/bench/bridge-peer.js web-peer GATEWAY TOKEN  the headless client (connectWebClient)
@@ -24,10 +25,14 @@
  *                    {cmd:'echo', id, on}  send every message back as it came (text stays text)
  *                    {cmd:'ping', id, count, size}  raw-platform only: `count` sequential round trips
  *                        of a `size`-byte text message; answers {type:'pinged', id, latenciesNs}
+ *                    {cmd:'forward', id, on}  raw-platform with SOCKET only: bytes read from the
+ *                        socket go to the channel as one text message per read, channel messages are
+ *                        written to the socket (a bridge in a few lines, for comparison with the real one)
  *                    {cmd:'quit'}
  * Events (stdout):   {type:'signal', ...} (raw roles), {type:'open', maxMessageSize}, {type:'error', message}
  * The process exits when stdin ends (the benchmark is gone) or on quit.
  */
+import { createServer, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
 import nodeDataChannel, { type DataChannel, type PeerConnection } from 'node-datachannel';
@@ -189,6 +194,14 @@ function peerEndpoint(channel: WebClientChannel, close: () => Promise<void>): En
 
 let pc: PeerConnection | undefined;
 let client: WebClient | undefined;
+/**
+ * Local candidates wait until the remote description is applied, as the platform does
+ * (src/platform/peer-session.ts, releaseLocalCandidates): otherwise the answerer can start ICE and
+ * DTLS before the offerer has applied the answer with its fingerprint, and libdatachannel fails the
+ * handshake ("unknown CA"), which happens on a loaded machine.
+ */
+let remoteDescriptionSet = false;
+const heldCandidates: { candidate: string; mid: string }[] = [];
 const endpointReady = new Promise<Endpoint>((resolve, reject) => {
   void setUp(resolve).catch(reject);
 });
@@ -214,7 +227,10 @@ async function setUp(resolve: (endpoint: Endpoint) => void): Promise<void> {
   const peer = new nodeDataChannel.PeerConnection(role, { iceServers: [] });
   pc = peer;
   peer.onLocalDescription(guard('onLocalDescription', (sdp: string, type: string) => emit({ type: 'signal', description: { sdp, type } })));
-  peer.onLocalCandidate(guard('onLocalCandidate', (candidate: string, mid: string) => emit({ type: 'signal', candidate: { candidate, mid } })));
+  peer.onLocalCandidate(guard('onLocalCandidate', (candidate: string, mid: string) => {
+    if (remoteDescriptionSet) emit({ type: 'signal', candidate: { candidate, mid } });
+    else heldCandidates.push({ candidate, mid });
+  }));
   peer.onStateChange(guard('onStateChange', (state: string) => {
     if (state === 'failed' || state === 'closed') process.stderr.write(`${role}: peer connection ${state}\n`);
   }));
@@ -247,6 +263,28 @@ async function setUp(resolve: (endpoint: Endpoint) => void): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Commands
 
+/** raw-platform SOCKET: the minimal forwarder's listener (one connection). */
+let forwardServer: { connection: Promise<Socket>; onData: (chunk: Buffer) => void } | undefined;
+if (role === 'raw-platform' && process.argv[3]) {
+  const path = process.argv[3];
+  let accepted!: (socket: Socket) => void;
+  const state = { connection: new Promise<Socket>((resolve) => (accepted = resolve)), onData: (_chunk: Buffer) => undefined as void };
+  forwardServer = state;
+  const server = createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        state.onData(chunk);
+      } catch (error) {
+        report('forward', error);
+      }
+    });
+    accepted(socket);
+  });
+  keep.push(server);
+  server.listen(path);
+}
+
 let quitting = false;
 
 async function quit(code: number): Promise<void> {
@@ -272,7 +310,11 @@ async function handle(command: Command): Promise<void> {
   switch (command.cmd) {
     case 'signal': {
       if (!pc) throw new Error('signal for a role without its own PeerConnection');
-      if (command.description) pc.setRemoteDescription(command.description.sdp, command.description.type as 'offer' | 'answer');
+      if (command.description) {
+        pc.setRemoteDescription(command.description.sdp, command.description.type as 'offer' | 'answer');
+        remoteDescriptionSet = true;
+        for (const candidate of heldCandidates.splice(0)) emit({ type: 'signal', candidate });
+      }
       if (command.candidate) pc.addRemoteCandidate(command.candidate.candidate, command.candidate.mid);
       return;
     }
@@ -314,6 +356,20 @@ async function handle(command: Command): Promise<void> {
     }
     case 'echo': {
       endpoint.onMessage = command.on ? (message) => endpoint.sendOne(message) : () => undefined;
+      emit({ type: 'ok', id });
+      return;
+    }
+    case 'forward': {
+      const server = forwardServer;
+      if (!server) throw new Error('forward needs raw-platform SOCKET');
+      const socket = await server.connection;
+      if (command.on) {
+        endpoint.onMessage = (message) => socket.write(message);
+        server.onData = (chunk) => endpoint.sendOne(chunk.toString('utf8'));
+      } else {
+        endpoint.onMessage = () => undefined;
+        server.onData = () => undefined;
+      }
       emit({ type: 'ok', id });
       return;
     }

@@ -17,13 +17,19 @@
  * with the bridge's marks (stop above 1 MiB, resume at 256 KiB).
  *
  * Throughput: measured where the bytes arrive, from the first message to the last, on the
- * receiving process's clock: (bytes − first message) / interval. Echo: 100 ASCII bytes (a text
+ * receiving process's clock: (bytes − first message) / interval; each process's CPU time during
+ * the transfer (/proc/<pid>/stat) says where the time goes. Echo: 100 ASCII bytes (a text
  * message, as the bridge sends valid UTF-8) out and back, sequential; bridged from the app's
  * socket write to its read of the 100th byte, raw from the raw platform's send to its receive.
+ * Two more echo rows explain the difference: "ref", the same echo over a Unix socket to a plain
+ * Node echo process (the cost of the hops any bridge adds), and "diag", the raw pair with a
+ * minimal forwarder in the raw platform (socket read → message, message → socket write: a bridge
+ * in a few lines, without ChannelBridge and the platform around it). The four echo kinds take
+ * turns in blocks of ECHO_BLOCK, so that bursts of load on the machine fall on all alike.
  *
  * Environment (all optional):
  *   BENCH_BRIDGE_MB          MB (10^6 bytes) per transfer and direction (default 64)
- *   BENCH_BRIDGE_ECHOES      measured echo round trips per trial (default 2000)
+ *   BENCH_BRIDGE_ECHOES      measured echo round trips per trial and kind (default 2000)
  *   BENCH_BRIDGE_TRIALS      trials, raw and bridged interleaved; the median pair is reported (default 5)
  *   BENCH_BRIDGE_WARMUP_MB   unmeasured transfer each way before the trials (default 8; 0 skips)
  */
@@ -53,6 +59,8 @@ const CHANNEL = 'bench';
 const CHUNK = 64 * 1024;
 const ECHO_BYTES = 100;
 const ECHO_WARMUP = 200;
+/** Echo round trips per turn when the echo kinds (raw, bridged, ref, diag) take turns. */
+const ECHO_BLOCK = 100;
 const GOAL_THROUGHPUT = 0.8;
 const GOAL_ECHO_FACTOR = 1.2;
 const GOAL_ECHO_SLACK_US = 100;
@@ -136,7 +144,26 @@ interface Trial {
   bridgedUp: Transfer; // peer → platform → socket
   rawEcho: LatencyStats;
   bridgedEcho: LatencyStats;
+  /** The reference: the same echo over one Unix socket to a plain Node echo process. */
+  socketEcho: LatencyStats;
+  /** Diagnosis: the echo through the raw pair with a minimal socket forwarder in the raw platform. */
+  forwardedEcho: LatencyStats;
 }
+
+/**
+ * The two hops the bridge adds, alone: a Node process echoing on a Unix socket (net.Server, as
+ * the bridge uses). Exits when its stdin closes (the benchmark died).
+ */
+const SOCKET_ECHO_SCRIPT = `
+import { createServer } from 'node:net';
+const server = createServer((socket) => {
+  socket.on('data', (chunk) => socket.write(chunk));
+  socket.on('error', () => undefined);
+});
+server.listen(process.argv[1], () => process.stdout.write('ready\\n'));
+process.on('SIGTERM', () => process.exit(0));
+process.stdin.on('end', () => process.exit(0)).resume();
+`;
 
 export const bridgeThroughput: Benchmark = {
   name: 'bridge throughput',
@@ -155,12 +182,16 @@ export const bridgeThroughput: Benchmark = {
 
     const workers: Worker[] = [];
     let platform: TrackedChild | undefined;
+    let socketEcho: TrackedChild | undefined;
     let app: App | undefined;
+    let echoApp: App | undefined;
+    let forwardApp: App | undefined;
     const trials: Trial[] = [];
     try {
       // The raw pair.
       context.progress('bridge: raw node-datachannel pair');
-      const rawPlatform = new Worker(context, 'raw platform', workerScript, ['raw-platform']);
+      const forwardPath = join(dir, 'forward.sock');
+      const rawPlatform = new Worker(context, 'raw platform', workerScript, ['raw-platform', forwardPath]);
       const rawPeer = new Worker(context, 'raw peer', workerScript, ['raw-peer']);
       workers.push(rawPlatform, rawPeer);
       rawPlatform.onSignal = (signal) => rawPeer.send({ cmd: 'signal', ...signal });
@@ -201,6 +232,30 @@ export const bridgeThroughput: Benchmark = {
         `bridge: max message size raw ${rawPlatformOpen.maxMessageSize}/${rawPeerOpen.maxMessageSize}, bridged peer ${webPeerOpen.maxMessageSize}`,
       );
 
+      // The reference for the echo: a plain Unix socket echo between two Node processes.
+      const echoPath = join(dir, 'echo.sock');
+      const echoChild = context.spawnChild('socket echo', process.execPath, ['--input-type=module', '-e', SOCKET_ECHO_SCRIPT, echoPath], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      socketEcho = echoChild;
+      await waitUntil('the socket echo', echoChild, 10_000, () => echoChild.output().includes('ready'));
+      echoApp = await App.connect(echoPath);
+      const echoReference = echoApp;
+      const echoPayload = Buffer.from('x'.repeat(ECHO_BYTES));
+      await echoReference.pingPong(echoPayload, ECHO_WARMUP);
+
+      forwardApp = await App.connect(forwardPath);
+      const forwarder = forwardApp;
+      const forwardedEcho = async (n: number) => {
+        await rawPeer.request({ cmd: 'echo', on: true }, 'ok', 10_000);
+        await rawPlatform.request({ cmd: 'forward', on: true }, 'ok', 10_000);
+        const latencies = await forwarder.pingPong(echoPayload, n);
+        await rawPlatform.request({ cmd: 'forward', on: false }, 'ok', 10_000);
+        await rawPeer.request({ cmd: 'echo', on: false }, 'ok', 10_000);
+        return latencies;
+      };
+      await forwardedEcho(ECHO_WARMUP);
+
       const raw = new RawSetup(rawPlatform, rawPeer);
       const bridged = new BridgedSetup(app, webPeer, started);
       const timeoutFor = (bytes: number) => 30_000 + bytes / 1e3; // 1 MB/s at worst
@@ -230,10 +285,28 @@ export const bridgeThroughput: Benchmark = {
         };
         const down = await pair(`${s.bytes / 1e6} MB socket → peer`, (setup) => setup.down(s.bytes, timeoutFor(s.bytes)));
         const up = await pair(`${s.bytes / 1e6} MB peer → socket`, (setup) => setup.up(s.bytes, timeoutFor(s.bytes)));
-        const echo = await pair(`${s.echoes} echoes`, (setup) => setup.echo(s.echoes));
-        const r = { down: down.raw, up: up.raw, echo: echo.raw };
-        const b = { down: down.bridged, up: up.bridged, echo: echo.bridged };
-        const trial: Trial = { rawDown: r.down, bridgedDown: b.down, rawUp: r.up, bridgedUp: b.up, rawEcho: r.echo, bridgedEcho: b.echo };
+        // Echoes in blocks, the three kinds taking turns (order rotating), so that a burst of load
+        // on the machine falls on all three alike instead of on whichever ran at that moment.
+        context.progress(`bridge ${tag}: ${s.echoes} echoes each (raw, bridged, socket only, minimal forwarder) in blocks of ${ECHO_BLOCK}`);
+        const kinds = [
+          (n: number) => raw.echo(n),
+          (n: number) => bridged.echo(n),
+          (n: number) => echoReference.pingPong(echoPayload, n),
+          (n: number) => forwardedEcho(n),
+        ];
+        const samples: Float64Array[][] = kinds.map(() => []);
+        for (let done = 0, block = 0; done < s.echoes; block++) {
+          const n = Math.min(ECHO_BLOCK, s.echoes - done);
+          for (let k = 0; k < kinds.length; k++) {
+            const which = (block + k) % kinds.length;
+            samples[which]!.push(await kinds[which]!(n));
+          }
+          done += n;
+        }
+        const [rawEcho, bridgedEcho, socketEchoStats, forwardedEchoStats] = samples.map((parts) => echoStats(concat(parts)));
+        const r = { down: down.raw, up: up.raw, echo: rawEcho! };
+        const b = { down: down.bridged, up: up.bridged, echo: bridgedEcho! };
+        const trial: Trial = { rawDown: r.down, bridgedDown: b.down, rawUp: r.up, bridgedUp: b.up, rawEcho: r.echo, bridgedEcho: b.echo, socketEcho: socketEchoStats!, forwardedEcho: forwardedEchoStats! };
         trials.push(trial);
         context.progress(
           `bridge ${tag}: socket→peer ${b.down.mbPerS.toFixed(1)} vs raw ${r.down.mbPerS.toFixed(1)} MB/s (${pct(b.down.mbPerS / r.down.mbPerS)}); ` +
@@ -245,7 +318,13 @@ export const bridgeThroughput: Benchmark = {
       const said = [platform, ...workers.map((w) => w.tracked)]
         .filter((c): c is TrackedChild => c !== undefined)
         .map((c) => {
-          const tail = c.output().trim().split('\n').slice(-15).join('\n');
+          const tail = c
+            .output()
+            .trim()
+            .split('\n')
+            .slice(-15)
+            .map((line) => (line.length > 400 ? `${line.slice(0, 400)}…` : line))
+            .join('\n');
           return tail ? `--- ${c.label}'s last output ---\n${tail}` : '';
         })
         .filter(Boolean)
@@ -254,8 +333,9 @@ export const bridgeThroughput: Benchmark = {
       throw error;
     } finally {
       app?.close();
-      await Promise.all(workers.map((w) => w.quit()));
-      await platform?.stop('SIGTERM', 5000);
+      echoApp?.close();
+      forwardApp?.close();
+      await Promise.all([...workers.map((w) => w.quit()), platform?.stop('SIGTERM', 5000), socketEcho?.stop('SIGTERM', 2000)]);
     }
     return report(s, trials);
   },
@@ -405,7 +485,18 @@ interface Setup {
   down(bytes: number, timeoutMs: number): Promise<Transfer>;
   /** peer → "platform" side. */
   up(bytes: number, timeoutMs: number): Promise<Transfer>;
-  echo(count: number): Promise<LatencyStats>;
+  /** `count` sequential round trips; their latencies in ns. */
+  echo(count: number): Promise<Float64Array>;
+}
+
+function concat(parts: readonly Float64Array[]): Float64Array {
+  const all = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    all.set(part, offset);
+    offset += part.length;
+  }
+  return all;
 }
 
 /** ops/s = round trips per second of round-trip time (sequential: 1 / mean), the same for both setups. */
@@ -449,11 +540,11 @@ class RawSetup implements Setup {
     });
   }
 
-  async echo(count: number): Promise<LatencyStats> {
+  async echo(count: number): Promise<Float64Array> {
     await this.peer.request({ cmd: 'echo', on: true }, 'ok', 10_000);
     const pinged = await this.platform.request({ cmd: 'ping', count, size: ECHO_BYTES }, 'pinged', 30_000 + count * 50);
     await this.peer.request({ cmd: 'echo', on: false }, 'ok', 10_000);
-    return echoStats(Float64Array.from(pinged.latenciesNs as number[]));
+    return Float64Array.from(pinged.latenciesNs as number[]);
   }
 }
 
@@ -590,11 +681,11 @@ class BridgedSetup implements Setup {
     });
   }
 
-  async echo(count: number): Promise<LatencyStats> {
+  async echo(count: number): Promise<Float64Array> {
     await this.peer.request({ cmd: 'echo', on: true }, 'ok', 10_000);
     const latencies = await this.app.pingPong(Buffer.from('x'.repeat(ECHO_BYTES)), count);
     await this.peer.request({ cmd: 'echo', on: false }, 'ok', 10_000);
-    return echoStats(latencies);
+    return latencies;
   }
 }
 
@@ -677,6 +768,29 @@ function report(s: Settings, trials: Trial[]): BenchResult {
       spread: spread(trials.map((t) => t.bridgedEcho.p50Us), 'p50', 0),
     },
   );
+  const reference = shown.socketEcho;
+  rows.push({
+    benchmark: `bridge ref: echo ${ECHO_BYTES} B over a Unix socket only`,
+    p50Us: reference.p50Us,
+    p99Us: reference.p99Us,
+    meanUs: reference.meanUs,
+    opsPerS: reference.opsPerS,
+    spread: spread(trials.map((t) => t.socketEcho.p50Us), 'p50', 0),
+  });
+  const forwarded = shown.forwardedEcho;
+  rows.push({
+    benchmark: `bridge diag: echo ${ECHO_BYTES} B via minimal forwarder`,
+    p50Us: forwarded.p50Us,
+    p99Us: forwarded.p99Us,
+    meanUs: forwarded.meanUs,
+    opsPerS: forwarded.opsPerS,
+    floorUs: rawEcho.p50Us,
+    floorOpsPerS: rawEcho.opsPerS,
+    p50Ratio: forwarded.p50Us / rawEcho.p50Us,
+    opsRatio: forwarded.opsPerS / rawEcho.opsPerS,
+    spread: spread(trials.map((t) => t.forwardedEcho.p50Us), 'p50', 0),
+  });
+  const extra = bridgedEcho.p50Us - rawEcho.p50Us;
   goals.push({
     description: `bridged ${ECHO_BYTES}-byte echo p50 ≤ ${GOAL_ECHO_FACTOR} × raw p50 + ${GOAL_ECHO_SLACK_US / 1000} ms`,
     pass: echoPass,
@@ -689,14 +803,22 @@ function report(s: Settings, trials: Trial[]): BenchResult {
       (trials.length > 1
         ? `; per trial (bridged / allowed µs): ${trials.map((t) => `${t.bridgedEcho.p50Us.toFixed(0)}/${allowedUs(t).toFixed(0)}`).join(', ')}`
         : '') +
-      unstable(trials.map(echoScore), (x) => x <= 1),
+      unstable(trials.map(echoScore), (x) => x <= 1) +
+      `. Where the +${extra.toFixed(0)} µs go: a bare Unix socket round trip between two Node processes (the two hops a bridge adds) costs ` +
+      `${reference.p50Us.toFixed(0)} µs here ("ref" row); the raw pair with a minimal socket forwarder in its platform process ("diag" row) ` +
+      `takes +${(forwarded.p50Us - rawEcho.p50Us).toFixed(0)} µs over raw, so the platform (ChannelBridge, PeerSession, its process) adds ` +
+      `${(bridgedEcho.p50Us - forwarded.p50Us).toFixed(0)} µs beyond a minimal bridge`,
   });
 
   const notes = [
     `bridge: bridged = this process writing/reading <socket-dir>/webrtc_data_${CHANNEL} ⇄ \`anbox-oob platform\` (child) ⇄ headless client ` +
       "(connectWebClient, child); raw = two node-datachannel processes with the same peer code (WebClientChannel) and the bridge's flow " +
       `control (1 MiB / 256 KiB), no socket. ${CHUNK / 1024} KiB binary messages, ${mb} MB per transfer; MB/s (10^6) measured at the receiver ` +
-      `from the first message to the last; echo = ${ECHO_BYTES} ASCII bytes as a text message, ${s.echoes} sequential per trial. ` +
+      `from the first message to the last; echo = ${ECHO_BYTES} ASCII bytes as a text message, ${s.echoes} sequential per trial and kind, ` +
+      `the four echo rows taking turns in blocks of ${ECHO_BLOCK}; ` +
+      '"ref" = the same echo from this process over a Unix socket to a plain Node echo process (no WebRTC); ' +
+      '"diag" = the raw pair with a minimal forwarder in the raw platform process (socket read → one text message; message → socket write), ' +
+      'i.e. a bridge without ChannelBridge and the platform around it. ' +
       `${trials.length} trials; in each, every measurement is taken raw and bridged back to back (who goes first alternates); ` +
       'each pair of rows shows the trial with the median bridged/raw ratio, the last column the range over all trials.',
     'bridge: the bridged path has three busy processes (app, platform, peer) where raw has two; on a machine with few cores ' +

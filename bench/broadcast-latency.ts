@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BATCH_WINDOW_DEFAULT_MS } from '../src/broadcast/batcher.js';
 import { listenForBroadcasts, type BroadcastListener } from '../src/broadcast/local/receiver.js';
+import { SOCKET_DIR_WATCHER_DEFAULTS } from '../src/broadcast/socket-dir-watcher.js';
 import { startDaemon, type DaemonFixture } from './fixtures.js';
 import { envInt, latencyStats, type BenchContext, type BenchResult, type BenchRow, type Benchmark, type LatencyStats } from './harness.js';
 
@@ -284,7 +285,10 @@ function report(s: Settings, results: Measured[]): BenchResult {
       'the datagram at a local receiver bound in this process (one clock), or the hook script\'s first line ($EPOCHREALTIME, wall clock; ' +
       'includes starting bash). One channel at a time, each broadcast awaited before the next change; ' +
       `${s.n} pairs per window for the receiver, ${s.hookN} for the hook, after ${WARMUP} unmeasured. Baseline = the batching window.`,
-    `broadcast: overhead over the window, p50 / p99 in ms: ${overheads.join('; ')}.`,
+    `broadcast: overhead over the window, p50 / p99 in ms: ${overheads.join('; ')}. ` +
+      `Of it, ${SOCKET_DIR_WATCHER_DEFAULTS.watchDelayMs} ms is the watcher's deliberate delay between an fs.watch event and the scan it triggers ` +
+      '(coalescing bursts; src/broadcast/socket-dir-watcher.ts); the rest is the scan (readdir, lstat, /proc/net/unix) and delivery, plus for the hook ' +
+      `starting it. With ${s.hookN > 0 ? `${Math.min(s.n, s.hookN)}-${Math.max(s.n, s.hookN)}` : s.n} samples per row, p99 is the slowest sample.`,
   ];
   return { rows, notes };
 }

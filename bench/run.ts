@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: runs every benchmark module in ALL_BENCHMARKS (or those BENCH_ONLY names) and prints one table of their rows,
- * the goals they check, and the machine they ran on. Progress goes to stderr, the report to stdout.
+ * `npm run bench`: runs every benchmark module in ALL_BENCHMARKS (or those BENCH_ONLY names) and
+ * prints one table of their rows, the goals they check, and the machine they ran on. Progress goes to stderr, the report to stdout.
  * Nothing is written to the repository; children and temp dirs are removed on success, failure,
  * and Ctrl-C / SIGTERM.
  *

@@ -1,3 +1,4 @@
+import { ADB_REVERSE_DEFAULTS, ADB_REVERSE_RECHECK_ENV, ADB_REVERSE_SOCKET_NAME } from '../broadcast/adb/adb-reverse.js';
 import { validateAmBroadcastTarget, type AmBroadcastTarget } from '../broadcast/adb/am-broadcast.js';
 import { BATCH_WINDOW_DEFAULT_MS } from '../broadcast/batcher.js';
 import { RECEIVERS_DIR_ENV, resolveReceiversDir } from '../broadcast/local/receivers-dir.js';
@@ -8,6 +9,7 @@ export const BROADCAST_OPTIONS = {
   adb: { type: 'boolean' },
   'adb-serial': { type: 'string' },
   'adb-path': { type: 'string' },
+  'no-adb-reverse': { type: 'boolean' },
   'broadcast-package': { type: 'string' },
   'broadcast-component': { type: 'string' },
   'receiver-include-background': { type: 'boolean' },
@@ -20,7 +22,13 @@ export const BROADCAST_OPTIONS = {
 
 export const BROADCAST_HELP = `Channel broadcasts (com.canonical.anbox.BROADCAST_DATA_CHANNELS_STATUS, extras event =
 created|destroyed and data-channel-names), sent when webrtc_data_* sockets appear or vanish:
-  --adb                   deliver them to a device with \`adb shell am broadcast\`
+  --adb                   deliver them to a device with \`adb shell am broadcast\`, and keep
+                          \`adb [-s SERIAL] reverse localabstract:${ADB_REVERSE_SOCKET_NAME}
+                          localfilesystem:<service socket>\` in place so that an app on the device
+                          reaches the service through a LocalSocket to that abstract name (stream
+                          mode): made in the background, re-checked every ${ADB_REVERSE_DEFAULTS.recheckMs / 1000} s (env
+                          ${ADB_REVERSE_RECHECK_ENV}), removed on exit, shown by \`anbox-oob status\`
+  --no-adb-reverse        with --adb: broadcasts only, no adb reverse
   --adb-serial SERIAL     the device (env ANDROID_SERIAL; default: adb's only device)
   --adb-path PATH         the adb client (default: adb on PATH)
   --broadcast-package PKG     send to this package only (-p): Android 8+ manifest receivers need
@@ -37,26 +45,40 @@ created|destroyed and data-channel-names), sent when webrtc_data_* sockets appea
                           \`anbox-oob listen\` is one`;
 
 export interface BroadcastSettings {
-  adb: { serial: string | undefined; adbPath: string | undefined; target: AmBroadcastTarget } | undefined;
+  adb:
+    | {
+        serial: string | undefined;
+        adbPath: string | undefined;
+        target: AmBroadcastTarget;
+        /** Keep `adb reverse localabstract:anbox-oob-data-proxy localfilesystem:<service socket>` in place (not --no-adb-reverse). */
+        reverse: boolean;
+        /** How often the reverse is re-checked (ANBOX_OOB_ADB_RECHECK_MS); undefined: the default. */
+        reverseRecheckMs: number | undefined;
+      }
+    | undefined;
   hook: { command: string; args: string[] } | undefined;
   batchWindowMs: number;
   receiversDir: string;
 }
 
-export function broadcastSettings(values: {
-  adb?: boolean;
-  'adb-serial'?: string;
-  'adb-path'?: string;
-  'broadcast-package'?: string;
-  'broadcast-component'?: string;
-  'receiver-include-background'?: boolean;
-  user?: string;
-  'broadcast-hook'?: string;
-  'broadcast-hook-arg'?: string[];
-  'broadcast-window'?: string;
-  'receivers-dir'?: string;
-}): BroadcastSettings {
-  const adbOnly = ['adb-serial', 'adb-path', 'broadcast-package', 'broadcast-component', 'receiver-include-background', 'user'] as const;
+export function broadcastSettings(
+  values: {
+    adb?: boolean;
+    'adb-serial'?: string;
+    'adb-path'?: string;
+    'no-adb-reverse'?: boolean;
+    'broadcast-package'?: string;
+    'broadcast-component'?: string;
+    'receiver-include-background'?: boolean;
+    user?: string;
+    'broadcast-hook'?: string;
+    'broadcast-hook-arg'?: string[];
+    'broadcast-window'?: string;
+    'receivers-dir'?: string;
+  },
+  env: NodeJS.ProcessEnv = process.env,
+): BroadcastSettings {
+  const adbOnly = ['adb-serial', 'adb-path', 'no-adb-reverse', 'broadcast-package', 'broadcast-component', 'receiver-include-background', 'user'] as const;
   const stray = adbOnly.filter((name) => values[name] !== undefined);
   if (!values.adb && stray.length > 0) throw new UsageError(`--${stray[0]} configures the adb hook: add --adb to enable it`);
   let adb: BroadcastSettings['adb'];
@@ -72,7 +94,15 @@ export function broadcastSettings(values: {
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    adb = { serial: values['adb-serial'], adbPath: values['adb-path'], target };
+    const recheckText = env[ADB_REVERSE_RECHECK_ENV];
+    let reverseRecheckMs: number | undefined;
+    if (recheckText !== undefined && recheckText !== '') {
+      if (!/^\d+$/.test(recheckText) || Number(recheckText) < 50) {
+        throw new UsageError(`${ADB_REVERSE_RECHECK_ENV} takes milliseconds (at least 50), not "${recheckText}"`);
+      }
+      reverseRecheckMs = Number(recheckText);
+    }
+    adb = { serial: values['adb-serial'], adbPath: values['adb-path'], target, reverse: !values['no-adb-reverse'], reverseRecheckMs };
   }
   if (values['broadcast-hook-arg'] && !values['broadcast-hook']) throw new UsageError('--broadcast-hook-arg needs --broadcast-hook');
   const windowText = values['broadcast-window'];

@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger.js';
 import type { Platform } from '../platform/platform.js';
 import { DataProxyServer } from '../service/data-proxy-server.js';
 import { EXIT_FAILURE, EXIT_OK } from './command.js';
-import { startChannelBroadcasts } from './daemon-broadcasts.js';
+import { startAdbReverse, startChannelBroadcasts } from './daemon-broadcasts.js';
 import type { DaemonSettings, PlatformSettings } from './daemon-options.js';
 
 /** One running part of a daemon process, stopped on SIGTERM/SIGINT. */
@@ -86,16 +86,22 @@ async function startProxy(
     },
     `data-proxy daemon serving org.anbox.webrtc.IDataProxyService on ${paths.servicePath}; channel sockets in ${paths.socketDir}`,
   );
+  // With --adb: `adb reverse localabstract:anbox-oob-data-proxy localfilesystem:<service socket>`,
+  // made and kept in the background; the start never waits for the device.
+  const reverse = startAdbReverse(paths.servicePath, settings.broadcasts, log);
   let broadcasts: { close(): Promise<void> };
   try {
-    broadcasts = await startChannelBroadcasts(server, paths.socketDir, settings.broadcasts, log, platformStatus);
+    broadcasts = await startChannelBroadcasts(server, paths.socketDir, settings.broadcasts, log, platformStatus, reverse);
   } catch (error) {
+    await reverse?.close();
     await server.close();
     throw new StartFailure({ event: 'broadcasts.start_failed', socketDir: paths.socketDir }, `cannot start channel broadcasts: ${(error as Error).message}`);
   }
   return {
     name: 'data-proxy daemon',
     close: async () => {
+      // The device stops reaching the service first (removal bounded to a few seconds).
+      await reverse?.close();
       await server.close();
       await broadcasts.close();
     },

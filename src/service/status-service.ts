@@ -32,8 +32,19 @@ export interface AdbStatus {
   configured: boolean;
   /** --adb-serial / ANDROID_SERIAL, or null for adb's own choice. */
   serial: string | null;
-  /** For people: "yes", "unknown (nothing sent yet)", "no: device 'emulator-5554' not found", "not configured". */
+  /**
+   * For people: "yes", "unknown (nothing sent yet)", "no: device 'emulator-5554' not found", "not configured".
+   * The newest verdict of either the last broadcast through adb or the adb reverse's last check.
+   */
   reachable: string;
+  /**
+   * The adb reverse that lets an app on the device reach the service socket: "in place",
+   * "pending: <hint>" (not made yet, retried in the background) or "not configured" (no --adb, or
+   * --no-adb-reverse). Absent in documents of older daemons.
+   */
+  reverse: string;
+  /** What the reverse forwards, when configured: `localabstract:anbox-oob-data-proxy` → `localfilesystem:<service socket>`. */
+  reverseSockets?: { device: string; host: string } | null;
 }
 
 export interface LocalReceiversStatus {

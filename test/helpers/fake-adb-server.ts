@@ -11,6 +11,13 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
  * legacy host:transport:S / host:transport-any, host:kill; services shell,v2,…:CMD (shell protocol v2:
  * stdout id 1, stderr id 2, exit id 3) and shell:CMD (raw output, no exit code).
  * Every shell command line the "device" receives is recorded; tests script the next replies.
+ *
+ * Reverse forwarding (`adb reverse`), answered the way adbd answers through the server: the client
+ * reads TWO statuses for reverse:forward / reverse:killforward / reverse:killforward-all (the
+ * server's "connect" OKAY, then adbd's OKAY or FAIL + len + message), and for reverse:list-forward
+ * one OKAY then a length-prefixed list of "<transport> <device-side> <host-side>\n" lines. Each
+ * device keeps its own table of reverses; a device removed with setDevices() loses it, as a device
+ * that disconnects does. Every reverse request is recorded (`reverseRequests`).
  */
 
 export type DeviceState = 'device' | 'offline' | 'unauthorized';
@@ -47,6 +54,26 @@ export interface ShellCommandRecord {
   protocol: 'shell_v2' | 'shell';
 }
 
+/** One reverse service request a device received (`adb reverse …`). */
+export interface ReverseRequestRecord {
+  serial: string;
+  /** The whole service request, e.g. "reverse:forward:localabstract:x;localfilesystem:/tmp/y". */
+  service: string;
+  kind: 'forward' | 'killforward' | 'killforward-all' | 'list-forward';
+  /** The device-side socket (forward, killforward). */
+  remote?: string;
+  /** The host-side socket (forward). */
+  local?: string;
+  /** `adb reverse --no-rebind`. */
+  norebind?: boolean;
+}
+
+/** One reverse in place on a device: connections to `remote` (device side) reach `local` (host side). */
+export interface ReverseEntry {
+  remote: string;
+  local: string;
+}
+
 export const AM_SUCCESS_OUTPUT =
   'Broadcasting: Intent { act=com.canonical.anbox.BROADCAST_DATA_CHANNELS_STATUS flg=0x400000 (has extras) }\nBroadcast completed: result=0\n';
 
@@ -69,7 +96,11 @@ export class FakeAdbServer {
   readonly requests: string[] = [];
   /** Every shell command the devices received, in order. */
   readonly commands: ShellCommandRecord[] = [];
+  /** Every reverse service request the devices received, in order. */
+  readonly reverseRequests: ReverseRequestRecord[] = [];
   #devices: FakeDevice[];
+  /** serial → device-side socket → host-side socket. */
+  readonly #reverses = new Map<string, Map<string, string>>();
   readonly #replies: ScriptedReply[] = [];
   #defaultReply: ShellOutput = { stdout: AM_SUCCESS_OUTPUT, exitCode: 0 };
   readonly #sockets = new Set<Socket>();
@@ -102,8 +133,38 @@ export class FakeAdbServer {
     return { ANDROID_ADB_SERVER_PORT: String(this.port), ANDROID_ADB_SERVER_ADDRESS: '127.0.0.1' };
   }
 
+  /** Replaces the device list; a device that is no longer listed loses its reverses (as on a disconnect). */
   setDevices(devices: FakeDevice[]): void {
     this.#devices = devices;
+    for (const serial of [...this.#reverses.keys()]) {
+      if (!devices.some((d) => d.serial === serial)) this.#reverses.delete(serial);
+    }
+  }
+
+  /** The reverses in place on a device now, in the order they were made. */
+  reverses(serial: string): ReverseEntry[] {
+    return [...(this.#reverses.get(serial) ?? new Map<string, string>())].map(([remote, local]) => ({ remote, local }));
+  }
+
+  /** Resolves once `predicate` holds (checked after every shell or reverse request, and at once). */
+  waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        if (!predicate()) return false;
+        cleanup();
+        resolve();
+        return true;
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`fake adb server: no ${what} after ${timeoutMs} ms (reverse requests: ${JSON.stringify(this.reverseRequests.map((r) => r.service))})`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+      };
+      if (!check()) this.#waiters.add(check);
+    });
   }
 
   /** Replies for the next shell commands, in order; once used up, the default reply is used. */
@@ -242,6 +303,11 @@ export class FakeAdbServer {
   }
 
   #service(socket: Socket, device: FakeDevice, service: string): void {
+    if (service.startsWith('reverse:')) {
+      this.#reverse(socket, device, service);
+      for (const waiter of [...this.#waiters]) waiter();
+      return;
+    }
     const match = /^shell(,[^:]*)?:([\s\S]*)$/.exec(service);
     if (!match) {
       this.requests.push(service);
@@ -272,6 +338,57 @@ export class FakeAdbServer {
     if (stderr.length > 0) packets.push(packet(2, stderr));
     packets.push(packet(3, Buffer.from([reply.exitCode ?? 0])));
     socket.end(Buffer.concat(packets));
+  }
+
+  /** adbd's reverse services (adb.cpp handle_forward_request), after the server's "connect" OKAY. */
+  #reverse(socket: Socket, device: FakeDevice, service: string): void {
+    const table = this.#reverses.get(device.serial) ?? new Map<string, string>();
+    this.#reverses.set(device.serial, table);
+    const spec = service.slice('reverse:'.length);
+    const record = (r: Omit<ReverseRequestRecord, 'serial' | 'service'>) => this.reverseRequests.push({ serial: device.serial, service, ...r });
+    const okayOkay = () => socket.end('OKAYOKAY');
+    const okayFail = (message: string) => {
+      const data = Buffer.from(message);
+      socket.end(Buffer.concat([Buffer.from(`OKAYFAIL${hexLength(data)}`), data]));
+    };
+    if (spec === 'list-forward') {
+      record({ kind: 'list-forward' });
+      // adbd's format_listeners(): "<transport serial> <local_name> <connect_to>\n" (UsbFfs over USB).
+      const list = Buffer.from([...table].map(([remote, local]) => `UsbFfs ${remote} ${local}\n`).join(''));
+      socket.end(Buffer.concat([Buffer.from(`OKAY${hexLength(list)}`), list]));
+      return;
+    }
+    if (spec === 'killforward-all') {
+      record({ kind: 'killforward-all' });
+      table.clear();
+      okayOkay();
+      return;
+    }
+    if (spec.startsWith('killforward:')) {
+      const remote = spec.slice('killforward:'.length);
+      record({ kind: 'killforward', remote });
+      if (!table.delete(remote)) return okayFail(`listener '${remote}' not found`);
+      okayOkay();
+      return;
+    }
+    if (spec.startsWith('forward:')) {
+      let rest = spec.slice('forward:'.length);
+      const norebind = rest.startsWith('norebind:');
+      if (norebind) rest = rest.slice('norebind:'.length);
+      const pieces = rest.split(';');
+      const [remote, local] = pieces;
+      if (pieces.length !== 2 || !remote || !local || local.startsWith('*')) {
+        record({ kind: 'forward', norebind });
+        return okayFail('malformed forward spec');
+      }
+      record({ kind: 'forward', remote, local, norebind });
+      if (norebind && table.has(remote)) return okayFail(`cannot rebind listener: '${remote}' already bound`);
+      table.set(remote, local);
+      okayOkay();
+      return;
+    }
+    this.requests.push(service);
+    this.#fail(socket, `unknown service '${service}'`);
   }
 
   #reply(socket: Socket, payload: string): 'closed' {

@@ -8,6 +8,7 @@ import {
   encodeStatusRequest,
   STATUS_SERVICE_NAME,
   TRANSACTION_getStatus,
+  type AdbStatus,
   type BroadcastRecord,
   type StatusDocument,
 } from '../../service/status-service.js';
@@ -20,8 +21,9 @@ const SUMMARY_BROADCASTS = 10;
 const HELP = `Usage: anbox-oob status [--service-socket PATH] [--json]
 
 Asks the running daemon (service ${STATUS_SERVICE_NAME}, getStatus) what it knows and prints:
-the data channels that exist now, its connection counters, adb's state, and the recent channel
-broadcasts with what became of each at every sink (adb, command hook, local receivers).
+the data channels that exist now, its connection counters, adb's state (is the device reachable, is
+the adb reverse to the service in place), and the recent channel broadcasts with what became of
+each at every sink (adb, command hook, local receivers).
 
 Options:
   --service-socket PATH   the daemon's socket (env ${SERVICE_SOCKET_ENV}; default as \`anbox-oob proxy\`)
@@ -106,6 +108,8 @@ export function formatStatus(document: StatusDocument, servicePath: string): str
         ? `adb: enabled, serial ${adb.serial ?? "adb's default"}, reachable: ${adb.reachable}`
         : `adb: not enabled (start the daemon with --adb to broadcast to a device)`,
     );
+    // Older daemons send no `reverse`.
+    if (adb.configured && typeof adb.reverse === 'string') lines.push(`adb reverse: ${formatReverse(adb)}`);
   }
   if (document.local) lines.push(`local receivers: ${document.local.dir}`);
   if (document.platform && Object.keys(document.platform).length > 0) lines.push(`platform: ${JSON.stringify(document.platform)}`);
@@ -119,6 +123,13 @@ export function formatStatus(document: StatusDocument, servicePath: string): str
   }
   if (document.truncated) lines.push('(some broadcasts were left out to keep the reply small)');
   return `${lines.join('\n')}\n`;
+}
+
+/** "in place (localabstract:… -> localfilesystem:…)", "pending: <hint>", "not configured (--no-adb-reverse)". */
+function formatReverse(adb: AdbStatus): string {
+  if (adb.reverse === 'not configured') return 'not configured (--no-adb-reverse)';
+  const sockets = adb.reverseSockets ? ` (${adb.reverseSockets.device} -> ${adb.reverseSockets.host})` : '';
+  return adb.reverse === 'in place' ? `in place${sockets}: apps on the device can connect` : `${adb.reverse}${sockets}`;
 }
 
 function formatBroadcast(record: BroadcastRecord): string[] {

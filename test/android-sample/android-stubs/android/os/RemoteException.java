@@ -1,0 +1,5 @@
+package android.os;
+
+public class RemoteException extends AndroidException {
+    public RemoteException() { throw new RuntimeException("Stub!"); }
+}

@@ -1,0 +1,5 @@
+package android.system;
+
+public final class StructStat {
+    public final int st_mode = 0;
+}
