@@ -1,7 +1,7 @@
-import { execFile, type ExecFileException } from 'node:child_process';
 import { resolve as resolvePath } from 'node:path';
 import type { Logger } from '../../log/logger.js';
 import { classifyAdbFailure, type AdbFailure, type AdbRun } from './adb-failure.js';
+import { abortableSleep, runAdb } from './run-adb.js';
 
 /**
  * The abstract socket name on the device that `adb reverse` forwards to the daemon's service socket:
@@ -293,45 +293,10 @@ export class AdbReverse {
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const signal = this.#abort.signal;
-      if (signal.aborted) return resolve();
-      const onAbort = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return abortableSleep(ms, this.#abort.signal);
   }
 
   #exec(args: string[], timeoutMs: number, signal: AbortSignal | undefined): Promise<AdbRun> {
-    return new Promise((resolve) => {
-      const child = execFile(
-        this.#adbPath,
-        args,
-        { env: this.#env, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 256 * 1024, windowsHide: true, ...(signal ? { signal } : {}) },
-        (error: ExecFileException | null, stdout: string, stderr: string) => {
-          if (!error) return resolve({ exitCode: 0, timedOut: false, stdout, stderr });
-          const code = error.code;
-          if (typeof code === 'string' && code !== 'ABORT_ERR' && code !== 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
-            return resolve({ spawnErrorCode: code, exitCode: null, timedOut: false, stdout, stderr });
-          }
-          const aborted = signal?.aborted === true;
-          resolve({
-            exitCode: typeof code === 'number' ? code : null,
-            timedOut: !aborted && error.killed === true && typeof code !== 'number',
-            stdout,
-            stderr: aborted ? `${stderr}\naborted: daemon stopping` : stderr,
-          });
-        },
-      );
-      // Nothing to send; a closed stdin keeps adb from waiting on ours.
-      child.stdin?.end();
-      child.stdin?.on('error', () => undefined);
-    });
+    return runAdb(args, { adbPath: this.#adbPath, env: this.#env, timeoutMs, maxBufferBytes: 256 * 1024, signal, abortReason: 'daemon stopping' });
   }
 }

@@ -1,7 +1,7 @@
-import { execFile, type ExecFileException } from 'node:child_process';
 import type { Logger } from '../../log/logger.js';
 import type { BroadcastSink, ChannelBroadcast, DeliveryResult } from '../types.js';
 import { classifyAdbFailure, type AdbFailure, type AdbRun } from './adb-failure.js';
+import { abortableSleep, runAdb } from './run-adb.js';
 import { adbBroadcastArgs, parseAmBroadcastOutput, validateAmBroadcastTarget, type AmBroadcastTarget } from './am-broadcast.js';
 
 export const ADB_SINK_DEFAULTS = {
@@ -131,19 +131,7 @@ export class AdbSink implements BroadcastSink {
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const signal = this.#abort.signal;
-      if (signal.aborted) return resolve();
-      const onAbort = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return abortableSleep(ms, this.#abort.signal);
   }
 
   async #attempt(args: string[]): Promise<Attempt> {
@@ -164,29 +152,13 @@ export class AdbSink implements BroadcastSink {
   }
 
   #run(args: string[]): Promise<AdbRun> {
-    return new Promise((resolve) => {
-      const child = execFile(
-        this.#adbPath,
-        args,
-        { env: this.#env, timeout: this.#timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024, signal: this.#abort.signal, windowsHide: true },
-        (error: ExecFileException | null, stdout: string, stderr: string) => {
-          if (!error) return resolve({ exitCode: 0, timedOut: false, stdout, stderr });
-          const code = error.code;
-          if (typeof code === 'string' && code !== 'ABORT_ERR' && code !== 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
-            return resolve({ spawnErrorCode: code, exitCode: null, timedOut: false, stdout, stderr });
-          }
-          const aborted = this.#abort.signal.aborted;
-          resolve({
-            exitCode: typeof code === 'number' ? code : null,
-            timedOut: !aborted && error.killed === true && typeof code !== 'number',
-            stdout,
-            stderr: aborted ? `${stderr}\naborted: sink closed` : stderr,
-          });
-        },
-      );
-      // Nothing to send: without this adb would forward our (never-ending) stdin to the device.
-      child.stdin?.end();
-      child.stdin?.on('error', () => undefined);
+    return runAdb(args, {
+      adbPath: this.#adbPath,
+      env: this.#env,
+      timeoutMs: this.#timeoutMs,
+      maxBufferBytes: 1024 * 1024,
+      signal: this.#abort.signal,
+      abortReason: 'sink closed',
     });
   }
 }
