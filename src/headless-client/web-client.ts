@@ -121,6 +121,7 @@ class WebClientImpl implements WebClient {
   #closing: Promise<void> | undefined;
   #remoteDescriptionSet = false;
   #pendingCandidates: { candidate: string; sdpMid: string }[] = [];
+  #heldLocalCandidates: { type: 'candidate'; candidate: string; sdpMid: string; sdpMLineIndex: number }[] = [];
   #openTimer: NodeJS.Timeout | undefined;
   #disconnectedTimer: NodeJS.Timeout | undefined;
   #controlListeners: ((type: string, data: unknown) => void)[] = [];
@@ -389,7 +390,19 @@ class WebClientImpl implements WebClient {
     const text = stripAttributePrefix(candidate);
     if (text.length === 0) return;
     const sdp = this.#pc?.localDescription()?.sdp ?? '';
-    this.#sendSignal({ type: 'candidate', candidate: encodeBase64(text), sdpMid: mid, sdpMLineIndex: mLineIndexOf(sdp, mid) });
+    this.#heldLocalCandidates.push({ type: 'candidate', candidate: encodeBase64(text), sdpMid: mid, sdpMLineIndex: mLineIndexOf(sdp, mid) });
+    this.#releaseLocalCandidates();
+  }
+
+  /**
+   * Our candidates go out only once the peer's description is applied (API v1: the answer). Until
+   * the peer knows our address it cannot start ICE; otherwise a fast answerer's DTLS ClientHello can
+   * arrive before the answer carrying its fingerprint is applied, and libdatachannel then fails the
+   * handshake ("certificate verify failed") — the mirror of the race the platform avoids the same way.
+   */
+  #releaseLocalCandidates(): void {
+    if (!this.#remoteDescriptionSet) return;
+    for (const message of this.#heldLocalCandidates.splice(0)) this.#sendSignal(message);
   }
 
   #addCandidate(candidate: string, sdpMid: string): void {
@@ -403,6 +416,7 @@ class WebClientImpl implements WebClient {
 
   #applyPendingCandidates(): void {
     for (const { candidate, sdpMid } of this.#pendingCandidates.splice(0)) this.#addCandidate(candidate, sdpMid);
+    this.#releaseLocalCandidates();
   }
 
   #onStateChange(state: string): void {
