@@ -162,7 +162,7 @@ export class SocketDirWatcher {
       if (this.#dirState !== 'missing') {
         this.#dirState = 'missing';
         this.#log.warn(
-          { event: 'watcher.dir-missing', socketDir: dir, error: errorCode(error) },
+          { event: 'watcher.dir_missing', socketDir: dir, error: errorCode(error) },
           `socket dir ${dir} does not exist (yet); looking for it every ${this.#rescanIntervalMs} ms`,
         );
       }
@@ -178,13 +178,13 @@ export class SocketDirWatcher {
     } catch (error) {
       if (this.#dirState !== 'unreadable') {
         this.#dirState = 'unreadable';
-        this.#log.warn({ event: 'watcher.dir-unreadable', socketDir: dir, error: errorCode(error) }, `cannot read socket dir ${dir}`);
+        this.#log.warn({ event: 'watcher.dir_unreadable', socketDir: dir, error: errorCode(error) }, `cannot read socket dir ${dir}`);
       }
       return; // state unknown: keep what we had
     }
     if (this.#dirState !== 'present') {
       if (this.#dirState === 'missing' || this.#dirState === 'unreadable') {
-        this.#log.info({ event: 'watcher.dir-present', socketDir: dir }, `socket dir ${dir} is there: watching it`);
+        this.#log.info({ event: 'watcher.dir_present', socketDir: dir }, `socket dir ${dir} is there: watching it`);
       }
       this.#dirState = 'present';
     }
@@ -240,7 +240,7 @@ export class SocketDirWatcher {
       if (!this.#tableWarned) {
         this.#tableWarned = true;
         this.#log.warn(
-          { event: 'watcher.no-socket-table', error: errorCode(error) },
+          { event: 'watcher.no_socket_table', error: errorCode(error) },
           'cannot read /proc/net/unix: every socket file counts as a live channel (dead ones included)',
         );
       }
@@ -276,7 +276,7 @@ export class SocketDirWatcher {
       try {
         listener(name);
       } catch (error) {
-        this.#log.error({ event: 'watcher.listener-failed', channel: name, error: errorCode(error) }, `a '${event}' listener threw`);
+        this.#log.error({ event: 'watcher.listener_failed', channel: name, error: errorCode(error) }, `a '${event}' listener threw`);
       }
     }
   }
@@ -298,7 +298,7 @@ export class SocketDirWatcher {
       if (!this.#watchWarned) {
         this.#watchWarned = true;
         this.#log.warn(
-          { event: 'watcher.watch-failed', socketDir: this.socketDir, error: errorCode(error) },
+          { event: 'watcher.watch_failed', socketDir: this.socketDir, error: errorCode(error) },
           `cannot watch ${this.socketDir}; relying on the rescan every ${this.#rescanIntervalMs} ms`,
         );
       }

@@ -134,22 +134,22 @@ describe('SocketDirWatcher', () => {
     const { watcher, events, logEvents } = makeWatcher({ socketDir });
     await watcher.start();
     await watcher.rescan();
-    expect(logEvents('watcher.dir-missing')).toHaveLength(1);
+    expect(logEvents('watcher.dir_missing')).toHaveLength(1);
     mkdirSync(socketDir, { recursive: true });
     await startSocat(join(socketDir, 'webrtc_data_a'));
     await waitFor(() => events.includes('+a'), 'a to appear once the directory exists');
-    expect(logEvents('watcher.dir-present')).toHaveLength(1);
+    expect(logEvents('watcher.dir_present')).toHaveLength(1);
 
     await killAllSocat();
     await waitFor(() => events.includes('-a'), 'a to disappear');
     rmSync(join(root, 'later'), { recursive: true, force: true });
-    await waitFor(() => logEvents('watcher.dir-missing').length === 2, 'the deletion to be noticed');
+    await waitFor(() => logEvents('watcher.dir_missing').length === 2, 'the deletion to be noticed');
     const scans = watcher.scans;
     await waitFor(() => watcher.scans >= scans + 3, 'three more rescans');
-    expect(logEvents('watcher.dir-missing')).toHaveLength(2); // once per disappearance, not per rescan
+    expect(logEvents('watcher.dir_missing')).toHaveLength(2); // once per disappearance, not per rescan
 
     mkdirSync(socketDir, { recursive: true });
-    await waitFor(() => logEvents('watcher.dir-present').length === 2, 'the new directory to be noticed');
+    await waitFor(() => logEvents('watcher.dir_present').length === 2, 'the new directory to be noticed');
     await channel('b', socketDir);
     await waitFor(() => events.includes('+b'), 'b to appear in the recreated directory');
     expect(events).toEqual(['+a', '-a', '+b']);
@@ -178,7 +178,7 @@ describe('SocketDirWatcher', () => {
     await watcher.start();
     await watcher.rescan();
     expect(watcher.channels()).toEqual(['dead']);
-    expect(logEvents('watcher.no-socket-table')).toHaveLength(1);
+    expect(logEvents('watcher.no_socket_table')).toHaveLength(1);
   });
 
   it('a throwing listener is logged and does not stop the others', async () => {
@@ -189,6 +189,6 @@ describe('SocketDirWatcher', () => {
     });
     await watcher.start();
     expect(events).toEqual(['+x']);
-    expect(logEvents('watcher.listener-failed')).toHaveLength(1);
+    expect(logEvents('watcher.listener_failed')).toHaveLength(1);
   });
 });
