@@ -1,14 +1,20 @@
+import { ADB_REVERSE_RECHECK_ENV } from '../broadcast/adb/adb-reverse.js';
+import { RECEIVERS_DIR_ENV } from '../broadcast/local/receivers-dir.js';
+import { CONFIG_ENV } from '../config/config-location.js';
 import { resolveRuntimePaths, SERVICE_SOCKET_ENV, SOCKET_DIR_ENV, type RuntimePaths } from '../config/paths.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../log/logger.js';
 import { TOKEN_ENV } from '../platform/auth.js';
 import { DEFAULT_LISTEN, type ListenAddress } from '../platform/listen-address.js';
 import { BROADCAST_HELP, BROADCAST_OPTIONS, broadcastSettings, type BroadcastSettings } from './broadcast-options.js';
 import { parseUid, UsageError } from './command.js';
+import type { OptionSource } from './config-file.js';
+import type { DaemonOptionInput, LoadedConfigFile } from './daemon-config.js';
 
 export const LISTEN_ENV = 'ANBOX_OOB_LISTEN';
 
 /** parseArgs options every daemon takes: where the channel sockets are, logging, help. */
 export const COMMON_DAEMON_OPTIONS = {
+  config: { type: 'string' },
   'socket-dir': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
@@ -29,6 +35,19 @@ export const PLATFORM_OPTIONS = {
   stun: { type: 'string', multiple: true },
   binary: { type: 'boolean' },
 } as const;
+
+/**
+ * The environment variable of every option that has one. A set variable wins over the config
+ * file; a flag wins over both.
+ */
+export const OPTION_ENV: Readonly<Record<string, string>> = {
+  'socket-dir': SOCKET_DIR_ENV,
+  'service-socket': SERVICE_SOCKET_ENV,
+  listen: LISTEN_ENV,
+  token: TOKEN_ENV,
+  'adb-serial': 'ANDROID_SERIAL',
+  'receivers-dir': RECEIVERS_DIR_ENV,
+};
 
 /** parseArgs option spec of `proxy`. */
 export const DAEMON_OPTIONS = { ...COMMON_DAEMON_OPTIONS, ...PROXY_OPTIONS } as const;
@@ -56,35 +75,90 @@ const PLATFORM_HELP = `  --listen HOST:PORT      where the gateway, the signalin
   --binary                send socket data to the browser as binary messages only (default: text
                           when the bytes are valid UTF-8, else binary)`;
 
+const CONFIG_HELP = `  --config FILE           read options from this JSON file (env ${CONFIG_ENV}; default
+                          $XDG_CONFIG_HOME/anbox-oob/config.json, else ~/.config/anbox-oob/config.json,
+                          read only if present). Its keys are the long option names:
+                          {"listen": "127.0.0.1:9000", "adb": true, "stun": ["stun:HOST:3478"]}.
+                          Flags win over environment variables, which win over the file`;
+
 const LOG_HELP = `  --log-level LEVEL       ${LOG_LEVELS.join(' | ')} (default info)
   --log-format FORMAT     json | pretty (default: pretty on a terminal, else JSON lines)
   -h, --help              show this help`;
 
+function envHelp(parts: { platform: boolean; proxy: boolean }): string {
+  const rows: [string, string][] = [
+    [CONFIG_ENV, 'the config file (--config)'],
+    [SOCKET_DIR_ENV, '--socket-dir'],
+    ...(parts.proxy ? ([[SERVICE_SOCKET_ENV, '--service-socket']] as [string, string][]) : []),
+    ...(parts.platform
+      ? ([
+          [LISTEN_ENV, '--listen'],
+          [TOKEN_ENV, '--token'],
+        ] as [string, string][])
+      : []),
+    ...(parts.proxy
+      ? ([
+          ['ANDROID_SERIAL', '--adb-serial'],
+          [RECEIVERS_DIR_ENV, '--receivers-dir'],
+          [ADB_REVERSE_RECHECK_ENV, 'how often adb reverse is re-checked, in ms (no flag)'],
+        ] as [string, string][])
+      : []),
+    ['XDG_RUNTIME_DIR', 'where the default sockets go ($XDG_RUNTIME_DIR/anbox)'],
+    ['XDG_CONFIG_HOME', 'where the default config file is ($XDG_CONFIG_HOME/anbox-oob/config.json)'],
+  ];
+  return `Environment (a flag wins over its variable, a set variable over the config file):
+${rows.map(([name, what]) => `  ${name.padEnd(26)}${what}`).join('\n')}`;
+}
+
 export const DAEMON_OPTIONS_HELP = `Options:
+${CONFIG_HELP}
 ${SOCKET_DIR_HELP}
 ${PROXY_HELP}
 ${LOG_HELP}
 
-${BROADCAST_HELP}`;
+${BROADCAST_HELP}
+
+${envHelp({ platform: false, proxy: true })}`;
 
 export const PLATFORM_OPTIONS_HELP = `Options:
+${CONFIG_HELP}
 ${SOCKET_DIR_HELP}
 ${PLATFORM_HELP}
-${LOG_HELP}`;
+${LOG_HELP}
+
+${envHelp({ platform: true, proxy: false })}`;
 
 export const SERVE_OPTIONS_HELP = `Options:
+${CONFIG_HELP}
 ${SOCKET_DIR_HELP}
 ${PLATFORM_HELP}
 ${PROXY_HELP}
 ${LOG_HELP}
 
-${BROADCAST_HELP}`;
+${BROADCAST_HELP}
+
+${envHelp({ platform: true, proxy: true })}`;
 
 export interface DaemonSettings {
   paths: RuntimePaths;
   allowUids: number[];
   log: Logger;
   broadcasts: BroadcastSettings;
+  /** The config file read, if any, and what to warn about it once logging works. */
+  configFile: LoadedConfigFile | undefined;
+  configWarnings: DaemonOptionInput<object>['warnings'];
+}
+
+/** Where the options came from, when a config file may have supplied some. */
+export type OptionOrigins = Pick<DaemonOptionInput<object>, 'sources' | 'configFile' | 'warnings'>;
+
+const NO_ORIGINS: OptionOrigins = { sources: {}, configFile: undefined, warnings: [] };
+
+/** How a message names where a bad value came from. */
+function origin(name: string, source: OptionSource | undefined, origins: OptionOrigins): string {
+  if (source === 'config' && origins.configFile) return `"${name}" in config file ${origins.configFile.path}`;
+  if (source === 'env') return OPTION_ENV[name] ?? `--${name}`;
+  return `--${name}`;
 }
 
 export function daemonSettings(
@@ -95,16 +169,27 @@ export function daemonSettings(
     'log-level'?: string;
     'log-format'?: string;
   } & Parameters<typeof broadcastSettings>[0],
+  origins: OptionOrigins = NO_ORIGINS,
 ): DaemonSettings {
+  const { sources } = origins;
   const format = values['log-format'];
-  if (format !== undefined && format !== 'json' && format !== 'pretty') throw new UsageError(`--log-format must be json or pretty, not "${format}"`);
+  if (format !== undefined && format !== 'json' && format !== 'pretty') {
+    throw new UsageError(`${origin('log-format', sources['log-format'], origins)} must be json or pretty, not "${format}"`);
+  }
   const level = values['log-level'] ?? 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`${origin('log-level', sources['log-level'], origins)} must be one of ${LOG_LEVELS.join(', ')}, not "${level}"`);
+  }
+  const paths = resolveRuntimePaths({ socketDirFlag: values['socket-dir'], servicePathFlag: values['service-socket'] });
+  if (sources['socket-dir'] === 'config') paths.socketDirSource = 'config';
+  if (sources['service-socket'] === 'config') paths.servicePathSource = 'config';
   return {
-    paths: resolveRuntimePaths({ socketDirFlag: values['socket-dir'], servicePathFlag: values['service-socket'] }),
+    paths,
     allowUids: (values['allow-uid'] ?? []).map(parseUid),
     broadcasts: broadcastSettings(values),
     log: createLogger({ level, pretty: format === undefined ? undefined : format === 'pretty' }),
+    configFile: origins.configFile,
+    configWarnings: origins.warnings,
   };
 }
 
@@ -112,29 +197,35 @@ export interface PlatformSettings {
   listen: ListenAddress;
   /** undefined: generate one at start. */
   token: string | undefined;
-  tokenSource: 'flag' | 'env' | 'generated';
+  tokenSource: 'flag' | 'env' | 'config' | 'generated';
   stunUrls: string[];
   binary: boolean;
 }
 
-/** Flags win over environment variables, which win over the defaults. */
+/**
+ * Flags win over environment variables, which win over the config file (already merged into
+ * `values` by applyConfigFile, `origins` telling which), which wins over the defaults.
+ */
 export function platformSettings(
   values: { listen?: string; token?: string; stun?: string[]; binary?: boolean },
   env: NodeJS.ProcessEnv = process.env,
+  origins: OptionOrigins = NO_ORIGINS,
 ): PlatformSettings {
+  const { sources } = origins;
   const listenText = values.listen ?? (env[LISTEN_ENV] || undefined);
-  const listen = listenText === undefined ? { ...DEFAULT_LISTEN } : parseListen(listenText, values.listen !== undefined ? '--listen' : LISTEN_ENV);
+  const listenSource = values.listen !== undefined ? (sources.listen === 'config' ? 'config' : 'flag') : 'env';
+  const listen = listenText === undefined ? { ...DEFAULT_LISTEN } : parseListen(listenText, origin('listen', listenSource, origins));
   let token: string | undefined;
   let tokenSource: PlatformSettings['tokenSource'] = 'generated';
   if (values.token !== undefined) {
     token = values.token;
-    tokenSource = 'flag';
+    tokenSource = sources.token === 'config' ? 'config' : 'flag';
   } else if (env[TOKEN_ENV]) {
     token = env[TOKEN_ENV];
     tokenSource = 'env';
   }
   if (token !== undefined && (token.length === 0 || /\s/.test(token))) {
-    throw new UsageError(`the token (${tokenSource === 'flag' ? '--token' : TOKEN_ENV}) must be non-empty and contain no whitespace`);
+    throw new UsageError(`the token (${origin('token', tokenSource === 'generated' ? undefined : tokenSource, origins)}) must be non-empty and contain no whitespace`);
   }
   return { listen, token, tokenSource, stunUrls: values.stun ?? [], binary: values.binary ?? false };
 }

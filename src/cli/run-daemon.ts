@@ -23,7 +23,7 @@ type PartStarter = (log: Logger) => Promise<DaemonPart> | DaemonPart;
  * remove the socket file, exit 0. A second signal exits at once.
  */
 export function runDataProxyDaemon(settings: DaemonSettings, role: string): Promise<number> {
-  return runDaemon(settings.log, role, [(log) => startProxy(settings, role, log)]);
+  return runDaemon(settings, role, [(log) => startProxy(settings, role, log)]);
 }
 
 /**
@@ -31,13 +31,13 @@ export function runDataProxyDaemon(settings: DaemonSettings, role: string): Prom
  * ends, every channel socket is removed, the server stops, exit 0.
  */
 export function runPlatformDaemon(settings: DaemonSettings, platform: PlatformSettings): Promise<number> {
-  return runDaemon(settings.log, 'platform', [(log) => startPlatform(settings, platform, log, 'platform')]);
+  return runDaemon(settings, 'platform', [(log) => startPlatform(settings, platform, log, 'platform')]);
 }
 
 /** `serve`: the platform and the data-proxy daemon in one process, sharing one socket directory. */
 export function runServe(settings: DaemonSettings, platform: PlatformSettings): Promise<number> {
   let started: Platform | undefined;
-  return runDaemon(settings.log, 'serve', [
+  return runDaemon(settings, 'serve', [
     (log) => startProxy(settings, 'serve', log, () => (started ? { ...started.stats } : undefined)),
     async (log) => {
       const part = await startPlatform(settings, platform, log, 'serve');
@@ -47,10 +47,20 @@ export function runServe(settings: DaemonSettings, platform: PlatformSettings): 
     (log) => {
       const p = started!;
       const example = `${settings.paths.socketDir}/webrtc_data_foo`;
+      const configFile = settings.configFile?.path ?? null;
       announcer(log).info(
-        { event: 'serve.ready', pageUrl: p.pageUrl, gateway: p.url, token: p.token, socketDir: settings.paths.socketDir, servicePath: settings.paths.servicePath },
+        {
+          event: 'serve.ready',
+          pageUrl: p.pageUrl,
+          gateway: p.url,
+          token: p.token,
+          socketDir: settings.paths.socketDir,
+          servicePath: settings.paths.servicePath,
+          configFile,
+        },
         `ready: page ${p.pageUrl} ; token ${p.token} ; channel sockets in ${settings.paths.socketDir} ; ` +
-          `service socket ${settings.paths.servicePath}. Next: open the page, add a channel "foo" and connect; then ` +
+          `service socket ${settings.paths.servicePath} ; ${configFile ? `config file ${configFile}` : 'no config file'}. ` +
+          `Next: open the page, add a channel "foo" and connect; then ` +
           `\`anbox-oob connect foo\` (or \`socat - UNIX-CONNECT:${example}\`) talks to it. Ctrl-C stops.`,
       );
       return { name: 'announcement', close: async () => undefined };
@@ -131,7 +141,13 @@ async function startPlatform(
     const message = error instanceof PlatformStartError || error instanceof Error ? error.message : String(error);
     throw new StartFailure({ event: 'platform.start_failed', listen: options.listen }, message);
   }
-  const source = platform.tokenGenerated ? 'generated at start' : options.tokenSource === 'env' ? 'from ANBOX_OOB_TOKEN' : 'from --token';
+  const source = platform.tokenGenerated
+    ? 'generated at start'
+    : options.tokenSource === 'env'
+      ? 'from ANBOX_OOB_TOKEN'
+      : options.tokenSource === 'config'
+        ? `from ${settings.configFile?.path ?? 'the config file'}`
+        : 'from --token';
   announcer(log).info(
     {
       event: 'platform.started',
@@ -170,7 +186,9 @@ class StartFailure extends Error {
  * Starts the parts in order, then waits for SIGTERM/SIGINT and closes them in reverse order.
  * A second signal exits at once.
  */
-async function runDaemon(log: Logger, role: string, starters: PartStarter[]): Promise<number> {
+async function runDaemon(settings: DaemonSettings, role: string, starters: PartStarter[]): Promise<number> {
+  const { log } = settings;
+  logConfigFile(settings, role);
   const parts: DaemonPart[] = [];
   try {
     for (const start of starters) parts.push(await start(log));
@@ -211,6 +229,15 @@ async function closeParts(log: Logger, parts: DaemonPart[]): Promise<void> {
       log.error({ event: 'daemon.stop_failed', part: part.name, err: error }, `stopping the ${part.name} failed`);
     }
   }
+}
+
+/** Which config file the options came from (always shown), and what is wrong with it. */
+function logConfigFile(settings: DaemonSettings, role: string): void {
+  const { configFile, log } = settings;
+  if (configFile) {
+    announcer(log).info({ event: 'config.loaded', role, configFile: configFile.path, configSource: configFile.source }, `options read from config file ${configFile.path}`);
+  }
+  for (const warning of settings.configWarnings) log.warn({ event: warning.event, configFile: warning.file }, warning.message);
 }
 
 /** A logger that prints at info even under a quieter --log-level: the paths, URLs and token are always shown. */

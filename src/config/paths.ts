@@ -11,9 +11,9 @@ export interface RuntimePaths {
   socketDir: string;
   /** The daemon's IPC socket. */
   servicePath: string;
-  /** Where each value came from, for the start-up message and `--help`. */
-  socketDirSource: 'flag' | 'env' | 'default';
-  servicePathSource: 'flag' | 'env' | 'default';
+  /** Where each value came from, for the start-up message and `--help` ('config': the daemon's config file). */
+  socketDirSource: 'flag' | 'env' | 'config' | 'default';
+  servicePathSource: 'flag' | 'env' | 'config' | 'default';
 }
 
 export interface PathInputs {

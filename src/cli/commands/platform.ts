@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { daemonSettings, PLATFORM_COMMAND_OPTIONS, PLATFORM_OPTIONS_HELP, platformSettings } from '../daemon-options.js';
+import { applyConfigFile } from '../daemon-config.js';
+import { daemonSettings, PLATFORM_COMMAND_OPTIONS, PLATFORM_OPTIONS_HELP, platformSettings, OPTION_ENV } from '../daemon-options.js';
 import { runPlatformDaemon } from '../run-daemon.js';
 
 export const platformCommand: Command = {
@@ -27,12 +28,13 @@ ${PLATFORM_OPTIONS_HELP}
 
 To also serve the data-proxy service apps use, run \`anbox-oob serve\` instead.`,
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: PLATFORM_COMMAND_OPTIONS, strict: true, allowPositionals: false });
-    if (values.help) {
+    const { values: flags } = parseArgs({ args: argv, options: PLATFORM_COMMAND_OPTIONS, strict: true, allowPositionals: false });
+    if (flags.help) {
       console.log(this.help);
       return 0;
     }
-    const platform = platformSettings(values);
-    return runPlatformDaemon(daemonSettings(values), platform);
+    const input = applyConfigFile(flags, PLATFORM_COMMAND_OPTIONS, OPTION_ENV);
+    const platform = platformSettings(input.values, process.env, input);
+    return runPlatformDaemon(daemonSettings(input.values, input), platform);
   },
 };

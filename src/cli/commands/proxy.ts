@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { DAEMON_OPTIONS, DAEMON_OPTIONS_HELP, daemonSettings } from '../daemon-options.js';
+import { applyConfigFile } from '../daemon-config.js';
+import { DAEMON_OPTIONS, DAEMON_OPTIONS_HELP, daemonSettings, OPTION_ENV } from '../daemon-options.js';
 import { runDataProxyDaemon } from '../run-daemon.js';
 
 export const proxyCommand: Command = {
@@ -17,11 +18,12 @@ ${DAEMON_OPTIONS_HELP}
 
 Protocol: docs/protocol.md`,
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: DAEMON_OPTIONS, strict: true, allowPositionals: false });
-    if (values.help) {
+    const { values: flags } = parseArgs({ args: argv, options: DAEMON_OPTIONS, strict: true, allowPositionals: false });
+    if (flags.help) {
       console.log(this.help);
       return 0;
     }
-    return runDataProxyDaemon(daemonSettings(values), 'proxy');
+    const input = applyConfigFile(flags, DAEMON_OPTIONS, OPTION_ENV);
+    return runDataProxyDaemon(daemonSettings(input.values, input), 'proxy');
   },
 };

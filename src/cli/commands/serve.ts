@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
-import { daemonSettings, platformSettings, SERVE_OPTIONS, SERVE_OPTIONS_HELP } from '../daemon-options.js';
+import { applyConfigFile } from '../daemon-config.js';
+import { daemonSettings, platformSettings, SERVE_OPTIONS, SERVE_OPTIONS_HELP, OPTION_ENV } from '../daemon-options.js';
 import { runServe } from '../run-daemon.js';
 
 export const serveCommand: Command = {
@@ -20,12 +21,13 @@ Stops cleanly on SIGTERM or SIGINT (Ctrl-C) and removes its sockets.
 
 ${SERVE_OPTIONS_HELP}`,
   async run(argv) {
-    const { values } = parseArgs({ args: argv, options: SERVE_OPTIONS, strict: true, allowPositionals: false });
-    if (values.help) {
+    const { values: flags } = parseArgs({ args: argv, options: SERVE_OPTIONS, strict: true, allowPositionals: false });
+    if (flags.help) {
       console.log(this.help);
       return 0;
     }
-    const platform = platformSettings(values);
-    return runServe(daemonSettings(values), platform);
+    const input = applyConfigFile(flags, SERVE_OPTIONS, OPTION_ENV);
+    const platform = platformSettings(input.values, process.env, input);
+    return runServe(daemonSettings(input.values, input), platform);
   },
 };
