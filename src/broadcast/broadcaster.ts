@@ -174,7 +174,7 @@ export class Broadcaster {
         try {
           await state.sink.close();
         } catch (error) {
-          this.#log.warn({ event: 'broadcast.sink-close-failed', sink: state.sink.name, error: errorMessage(error) }, 'closing a broadcast sink failed');
+          this.#log.warn({ event: 'broadcast.sink_close_failed', sink: state.sink.name, error: errorMessage(error) }, 'closing a broadcast sink failed');
         }
       }),
     );

@@ -41,7 +41,7 @@ export class ChannelBroadcasts {
         try {
           options.onBroadcast?.(broadcast);
         } catch (error) {
-          this.#log.warn({ event: 'broadcast.observer-failed', error: (error as Error).message }, 'an onBroadcast observer threw');
+          this.#log.warn({ event: 'broadcast.observer_failed', error: (error as Error).message }, 'an onBroadcast observer threw');
         }
         this.broadcaster.publish(broadcast);
       },

@@ -147,7 +147,7 @@ describe('Broadcaster', () => {
     ]);
     expect(broadcaster.stats().sinks.find((s) => s.sink === 'dead')).toMatchObject({ failed: 2, delivered: 0, last: { detail: 'no device' } });
     await broadcaster.close(); // a sink whose close() throws is logged, not fatal
-    expect(events('broadcast.sink-close-failed')).toHaveLength(1);
+    expect(events('broadcast.sink_close_failed')).toHaveLength(1);
   });
 
   it('keeps only the recent N broadcasts for status', async () => {

@@ -265,7 +265,7 @@ export class AdbReverse {
     this.#lastCheck = { reachable: refused, detail: refused ? 'yes' : outcome.failure.detail, at: Date.now() };
     const key = `${outcome.failure.kind}:${outcome.failure.detail}`;
     if (key === this.#loggedFailure) {
-      this.#log.debug({ event: 'adb.reverse.retry-failed', kind: outcome.failure.kind, step }, 'adb reverse still not in place');
+      this.#log.debug({ event: 'adb.reverse.retry_failed', kind: outcome.failure.kind, step }, 'adb reverse still not in place');
       return;
     }
     this.#loggedFailure = key;

@@ -113,7 +113,7 @@ export class AdbSink implements BroadcastSink {
           `adb broadcast failed: ${outcome.failure.detail} (retrying with backoff; logged once until it changes)`,
         );
       } else {
-        this.#log.debug({ event: 'adb.retry-failed', kind: outcome.failure.kind, sequence: broadcast.sequence, attempt }, 'adb still failing');
+        this.#log.debug({ event: 'adb.retry_failed', kind: outcome.failure.kind, sequence: broadcast.sequence, attempt }, 'adb still failing');
       }
       if (attempt < this.#maxAttempts) await this.#sleep(this.#retryDelay());
     }

@@ -685,7 +685,7 @@ export class ChannelBridge {
     try {
       this.onEvent(event);
     } catch (error) {
-      this.log.error({ err: error, event: event.type }, 'channel bridge event handler threw; ignored');
+      this.log.error({ event: 'channel.event_handler_failed', bridgeEvent: event.type, err: error }, 'channel bridge event handler threw; ignored');
     }
   }
 
