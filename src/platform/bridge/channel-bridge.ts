@@ -1,10 +1,11 @@
-import { chmodSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, statSync, unlinkSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { Server, type Socket } from 'node:net';
 import { channelSocketPath } from '../../channels/channel-name.js';
 import { ListenError, removeStaleSocket } from '../../io/unix-listener.js';
 import type { Logger } from '../../log/logger.js';
 import * as native from '../../native/addon.js';
+import { ensureSocketDirectory } from '../../service/directories.js';
 import type { DataChannelPort } from './data-channel-port.js';
 import { effectiveMaxMessageSize, messageByteLength, Utf8Chunker, type BrowserMessage } from './utf8-chunker.js';
 
@@ -213,13 +214,15 @@ export class ChannelBridge {
   };
 
   /**
-   * Creates the listening socket and returns the bridge. Rejects with ChannelNameError (bad name or
-   * path too long for sun_path), ListenError (ADDRESS_IN_USE: a live listener is there; NOT_A_SOCKET;
-   * LISTEN_FAILED, e.g. the directory does not exist) or RangeError (inconsistent limits).
+   * Creates the listening socket (and the socket dir again if it was deleted) and returns the bridge.
+   * Rejects with ChannelNameError (bad name or path too long for sun_path), ListenError
+   * (ADDRESS_IN_USE: a live listener is there; NOT_A_SOCKET; LISTEN_FAILED, e.g. the directory cannot
+   * be made) or RangeError (inconsistent limits).
    */
   static async open(options: ChannelBridgeOptions): Promise<ChannelBridge> {
     const path = channelSocketPath(options.socketDir, options.name);
     const limits = checkLimits(options);
+    ensureSocketDirExists(options.socketDir, options.log);
     removeStaleSocket(path);
     // umask before bind: the file is created 0660 and never visible with a wider mode. The native
     // listener is used (rather than server.listen(path)) because libuv unlinks a path it bound when
@@ -741,6 +744,24 @@ function listenError(path: string, negErrno: number): ListenError {
     return new ListenError('PATH_TOO_LONG', `${path} is longer than a Unix socket path may be (107 bytes); choose a shorter socket dir`);
   }
   return new ListenError('LISTEN_FAILED', `cannot listen on ${path}: ${native.errnoName(negErrno)}`);
+}
+
+/** The mode the platform gives the socket dir (as at start: Platform.start). */
+const SOCKET_DIR_MODE = 0o750;
+
+/**
+ * The socket dir can vanish under a running platform (`rm -rf`, a tmp cleaner, a logout removing
+ * /run/user/<uid>): the next channel makes it again, with the ownership checks of the start, rather
+ * than every channel failing with ENOENT until a restart. Logged once per re-creation.
+ */
+function ensureSocketDirExists(socketDir: string, log: Logger): void {
+  if (existsSync(socketDir)) return;
+  try {
+    ensureSocketDirectory(socketDir, SOCKET_DIR_MODE);
+  } catch (error) {
+    throw new ListenError('LISTEN_FAILED', `the socket dir ${socketDir} is gone and cannot be made again: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  log.warn({ event: 'channel.socket_dir_recreated', socketDir }, `the socket dir ${socketDir} was missing (deleted while the platform ran?): made it again`);
 }
 
 /** Removes `path` if it is still the file with `inode` (any file when inode is undefined). */
