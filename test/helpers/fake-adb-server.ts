@@ -113,13 +113,14 @@ export class FakeAdbServer {
     this.#devices = devices;
   }
 
-  static async start(devices: FakeDevice[] = [{ serial: 'emulator-5554' }]): Promise<FakeAdbServer> {
+  /** `port` 0 (default): a free port; another port: e.g. the one of a server that was closed, to bring "adb" back. */
+  static async start(devices: FakeDevice[] = [{ serial: 'emulator-5554' }], port = 0): Promise<FakeAdbServer> {
     const server = createServer();
     const fake = new FakeAdbServer(server, devices);
     server.on('connection', (socket) => fake.#accept(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(port, '127.0.0.1', () => resolve());
     });
     return fake;
   }
