@@ -83,12 +83,16 @@ async function connectOwnClient(servicePath: string, channel: string): Promise<O
   }
 }
 
-/** Runs `task(i)` for i in [0, count), at most `batch` at a time, in waves that start together. */
-async function inBatches<T>(count: number, batch: number, task: (i: number) => Promise<T>): Promise<T[]> {
+/**
+ * Runs `task(i)` for i in [0, count), at most `batch` at a time, in waves that start together;
+ * `betweenWaves` runs after every wave but the last (to give descriptors back before the next).
+ */
+async function inBatches<T>(count: number, batch: number, task: (i: number) => Promise<T>, betweenWaves?: (wave: T[]) => Promise<void>): Promise<T[]> {
   const results: T[] = [];
   for (let start = 0; start < count; start += batch) {
-    const wave = Array.from({ length: Math.min(batch, count - start) }, (_, k) => task(start + k));
-    results.push(...(await Promise.all(wave)));
+    const wave = await Promise.all(Array.from({ length: Math.min(batch, count - start) }, (_, k) => task(start + k)));
+    results.push(...wave);
+    if (betweenWaves && start + batch < count) await betweenWaves(wave);
   }
   return results;
 }
@@ -123,6 +127,10 @@ describe(`${REQUESTS} concurrent connect requests (${SOAK ? 'soak' : 'short'})`,
         // The descriptor is a connection to the channel that was asked for: it answers "<name>:<token>".
         const answer = await roundTrip(outcome.socket, token, `${channel.name}:${token}`.length, TIMEOUT_MS);
         return { ...outcome, answer, expected: `${channel.name}:${token}` };
+      }, async (wave) => {
+        // Batched (descriptor limit): a wave's connections are closed before the next wave starts.
+        for (const outcome of wave) outcome.socket.destroy();
+        await waitFor(() => channels.every((c) => c.open === 0), 'the wave\'s channel connections to close', 60_000);
       });
       const seconds = (performance.now() - started) / 1000;
 
