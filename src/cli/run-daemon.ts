@@ -184,41 +184,49 @@ class StartFailure extends Error {
 
 /**
  * Starts the parts in order, then waits for SIGTERM/SIGINT and closes them in reverse order.
- * A second signal exits at once.
+ * A second signal exits at once. The handlers are in place before the first part starts: a
+ * signal that came between a ready line and the handlers would otherwise kill the process with
+ * its sockets left behind. A signal during the start stops the daemon once the start is over.
  */
 async function runDaemon(settings: DaemonSettings, role: string, starters: PartStarter[]): Promise<number> {
   const { log } = settings;
-  logConfigFile(settings, role);
-  const parts: DaemonPart[] = [];
+  let signalled: NodeJS.Signals | undefined;
+  let onSignal: ((signal: NodeJS.Signals) => void) | undefined;
+  const stop = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      log.warn({ event: 'daemon.forced_exit', signal }, 'second signal: exiting at once');
+      process.exit(EXIT_FAILURE);
+    }
+    signalled = signal;
+    onSignal?.(signal);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   try {
-    for (const start of starters) parts.push(await start(log));
-  } catch (error) {
-    const fields = error instanceof StartFailure ? error.fields : { event: 'daemon.start_failed', role };
-    log.fatal(fields, error instanceof Error ? error.message : String(error));
-    await closeParts(log, parts);
-    return EXIT_FAILURE;
-  }
-  // The daemon must outlive bugs in one request: log them loudly and keep serving.
-  process.on('uncaughtException', (error) => log.error({ event: 'daemon.uncaught_exception', err: error }, 'unexpected error; still serving'));
-  process.on('unhandledRejection', (error) => log.error({ event: 'daemon.unhandled_rejection', err: error }, 'unexpected rejection; still serving'));
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log.warn({ event: 'daemon.forced_exit', signal }, 'second signal: exiting at once');
-        process.exit(EXIT_FAILURE);
+    logConfigFile(settings, role);
+    const parts: DaemonPart[] = [];
+    try {
+      for (const start of starters) {
+        if (signalled) break;
+        parts.push(await start(log));
       }
-      stopping = true;
-      log.info({ event: 'daemon.stopping', signal, role }, 'stopping: no new connections, finishing what is in flight, removing sockets');
-      void closeParts(log, parts).then(() => {
-        process.off('SIGTERM', stop);
-        process.off('SIGINT', stop);
-        resolve(EXIT_OK);
-      });
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+    } catch (error) {
+      const fields = error instanceof StartFailure ? error.fields : { event: 'daemon.start_failed', role };
+      log.fatal(fields, error instanceof Error ? error.message : String(error));
+      await closeParts(log, parts);
+      return EXIT_FAILURE;
+    }
+    // The daemon must outlive bugs in one request: log them loudly and keep serving.
+    process.on('uncaughtException', (error) => log.error({ event: 'daemon.uncaught_exception', err: error }, 'unexpected error; still serving'));
+    process.on('unhandledRejection', (error) => log.error({ event: 'daemon.unhandled_rejection', err: error }, 'unexpected rejection; still serving'));
+    const signal = signalled ?? (await new Promise<NodeJS.Signals>((resolve) => (onSignal = resolve)));
+    log.info({ event: 'daemon.stopping', signal, role }, 'stopping: no new connections, finishing what is in flight, removing sockets');
+    await closeParts(log, parts);
+    return EXIT_OK;
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+  }
 }
 
 async function closeParts(log: Logger, parts: DaemonPart[]): Promise<void> {
