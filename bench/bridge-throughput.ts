@@ -33,16 +33,13 @@
  *   BENCH_BRIDGE_TRIALS      trials, raw and bridged interleaved; the median pair is reported (default 5)
  *   BENCH_BRIDGE_WARMUP_MB   unmeasured transfer each way before the trials (default 8; 0 skips)
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { waitUntil } from './fixtures.js';
+import { processCpuMs, startPlatform, startSocketEcho, waitForPath, withOutputTails, type PlatformFixture } from './fixtures.js';
+import { Worker, type WorkerMessage } from './peer-worker.js';
 import {
-  BenchSetupError,
   envInt,
   latencyStats,
   medianBy,
@@ -54,6 +51,7 @@ import {
   type LatencyStats,
   type TrackedChild,
 } from './harness.js';
+import type { SummaryRow } from './summary.js';
 
 const CHANNEL = 'bench';
 const CHUNK = 64 * 1024;
@@ -100,21 +98,8 @@ interface CpuProbe {
   ms(): number;
 }
 
-const CLOCK_TICKS_PER_S = 100; // USER_HZ: what /proc/<pid>/stat counts in on Linux
-
 function childCpu(label: string, child: TrackedChild): CpuProbe {
-  return {
-    label,
-    ms() {
-      try {
-        const stat = readFileSync(`/proc/${child.child.pid}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
-      } catch {
-        return Number.NaN; // not Linux, or gone
-      }
-    },
-  };
+  return { label, ms: () => processCpuMs(child.child.pid) };
 }
 
 function selfCpu(label: string): CpuProbe {
@@ -150,38 +135,17 @@ interface Trial {
   forwardedEcho: LatencyStats;
 }
 
-/**
- * The two hops the bridge adds, alone: a Node process echoing on a Unix socket (net.Server, as
- * the bridge uses). Exits when its stdin closes (the benchmark died).
- */
-const SOCKET_ECHO_SCRIPT = `
-import { createServer } from 'node:net';
-const server = createServer((socket) => {
-  socket.on('data', (chunk) => socket.write(chunk));
-  socket.on('error', () => undefined);
-});
-server.listen(process.argv[1], () => process.stdout.write('ready\\n'));
-process.on('SIGTERM', () => process.exit(0));
-process.stdin.on('end', () => process.exit(0)).resume();
-`;
-
 export const bridgeThroughput: Benchmark = {
   name: 'bridge throughput',
   async run(context: BenchContext): Promise<BenchResult> {
     const s = settings();
-    const workerScript = join(context.repoRoot, 'dist', 'bench', 'bridge-peer.js');
-    const cli = join(context.repoRoot, 'dist', 'src', 'cli', 'main.js');
-    for (const file of [workerScript, cli]) {
-      if (!existsSync(file)) throw new BenchSetupError(`${file} is missing: run \`npm run build\` (\`npm run bench\` does it for you)`);
-    }
     const dir = context.makeTempDir('anbox-oob-bridge-');
-    const socketDir = join(dir, 'sockets');
     context.progress(
       `bridge throughput: ${s.bytes / 1e6} MB each way, ${s.echoes} echoes, ${s.trials} trials, warm-up ${s.warmupBytes / 1e6} MB, temp dir ${dir}`,
     );
 
     const workers: Worker[] = [];
-    let platform: TrackedChild | undefined;
+    let platform: PlatformFixture | undefined;
     let socketEcho: TrackedChild | undefined;
     let app: App | undefined;
     let echoApp: App | undefined;
@@ -191,8 +155,8 @@ export const bridgeThroughput: Benchmark = {
       // The raw pair.
       context.progress('bridge: raw node-datachannel pair');
       const forwardPath = join(dir, 'forward.sock');
-      const rawPlatform = new Worker(context, 'raw platform', workerScript, ['raw-platform', forwardPath]);
-      const rawPeer = new Worker(context, 'raw peer', workerScript, ['raw-peer']);
+      const rawPlatform = new Worker(context, 'raw platform', 'raw-platform', [forwardPath]);
+      const rawPeer = new Worker(context, 'raw peer', 'raw-peer');
       workers.push(rawPlatform, rawPeer);
       rawPlatform.onSignal = (signal) => rawPeer.send({ cmd: 'signal', ...signal });
       rawPeer.onSignal = (signal) => rawPlatform.send({ cmd: 'signal', ...signal });
@@ -200,33 +164,12 @@ export const bridgeThroughput: Benchmark = {
 
       // The platform and the headless client.
       context.progress('bridge: platform, headless client, app socket');
-      const token = randomBytes(12).toString('hex');
-      const started = context.spawnChild('platform', process.execPath, [
-        cli,
-        'platform',
-        '--socket-dir',
-        socketDir,
-        '--listen',
-        '127.0.0.1:0',
-        '--token',
-        token,
-        '--log-level',
-        'warn',
-        '--log-format',
-        'json',
-      ]);
-      platform = started;
-      let gateway: string | undefined;
-      await waitUntil('the platform', started, 15_000, () => (gateway = platformGateway(started.output())) !== undefined);
-      const webPeer = new Worker(context, 'headless client', workerScript, ['web-peer', gateway!, token]);
+      platform = await startPlatform(context, dir, 'platform');
+      const webPeer = new Worker(context, 'headless client', 'web-peer', [platform.gateway, platform.token]);
       workers.push(webPeer);
       const webPeerOpen = await webPeer.next('open', 30_000);
-      const socketPath = join(socketDir, `webrtc_data_${CHANNEL}`);
-      const deadline = Date.now() + 10_000;
-      while (!existsSync(socketPath)) {
-        if (Date.now() > deadline) throw new Error(`${socketPath} did not appear within 10 s of the channel opening`);
-        await sleep(10);
-      }
+      const socketPath = join(platform.socketDir, `webrtc_data_${CHANNEL}`);
+      await waitForPath(socketPath, true, 10_000);
       app = await App.connect(socketPath);
       context.progress(
         `bridge: max message size raw ${rawPlatformOpen.maxMessageSize}/${rawPeerOpen.maxMessageSize}, bridged peer ${webPeerOpen.maxMessageSize}`,
@@ -234,11 +177,7 @@ export const bridgeThroughput: Benchmark = {
 
       // The reference for the echo: a plain Unix socket echo between two Node processes.
       const echoPath = join(dir, 'echo.sock');
-      const echoChild = context.spawnChild('socket echo', process.execPath, ['--input-type=module', '-e', SOCKET_ECHO_SCRIPT, echoPath], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      socketEcho = echoChild;
-      await waitUntil('the socket echo', echoChild, 10_000, () => echoChild.output().includes('ready'));
+      socketEcho = await startSocketEcho(context, echoPath);
       echoApp = await App.connect(echoPath);
       const echoReference = echoApp;
       const echoPayload = Buffer.from('x'.repeat(ECHO_BYTES));
@@ -257,7 +196,7 @@ export const bridgeThroughput: Benchmark = {
       await forwardedEcho(ECHO_WARMUP);
 
       const raw = new RawSetup(rawPlatform, rawPeer);
-      const bridged = new BridgedSetup(app, webPeer, started);
+      const bridged = new BridgedSetup(app, webPeer, platform.process);
       const timeoutFor = (bytes: number) => 30_000 + bytes / 1e3; // 1 MB/s at worst
 
       // Warm-up: connections, JIT, buffers.
@@ -315,27 +254,12 @@ export const bridgeThroughput: Benchmark = {
         );
       }
     } catch (error) {
-      const said = [platform, ...workers.map((w) => w.tracked)]
-        .filter((c): c is TrackedChild => c !== undefined)
-        .map((c) => {
-          const tail = c
-            .output()
-            .trim()
-            .split('\n')
-            .slice(-15)
-            .map((line) => (line.length > 400 ? `${line.slice(0, 400)}…` : line))
-            .join('\n');
-          return tail ? `--- ${c.label}'s last output ---\n${tail}` : '';
-        })
-        .filter(Boolean)
-        .join('\n');
-      if (said) throw new Error(`${(error as Error).message}\n${said}`, { cause: error });
-      throw error;
+      throw withOutputTails(error, [platform?.process, ...workers.map((w) => w.tracked)]);
     } finally {
       app?.close();
       echoApp?.close();
       forwardApp?.close();
-      await Promise.all([...workers.map((w) => w.quit()), platform?.stop('SIGTERM', 5000), socketEcho?.stop('SIGTERM', 2000)]);
+      await Promise.all([...workers.map((w) => w.quit()), platform?.stop(), socketEcho?.stop('SIGTERM', 2000)]);
     }
     return report(s, trials);
   },
@@ -343,137 +267,6 @@ export const bridgeThroughput: Benchmark = {
 
 function pct(ratio: number): string {
   return `${(ratio * 100).toFixed(0)}%`;
-}
-
-/** The gateway URL from the platform's `platform.started` JSON log line. */
-function platformGateway(output: string): string | undefined {
-  for (const line of output.split('\n')) {
-    if (!line.includes('"platform.started"')) continue;
-    try {
-      const record = JSON.parse(line) as { event?: string; gateway?: string };
-      if (record.event === 'platform.started' && record.gateway) return record.gateway;
-    } catch {
-      // a partial line: wait for the rest
-    }
-  }
-  return undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-// A bridge-peer child process, driven by JSON lines
-
-interface WorkerMessage {
-  type: string;
-  id?: number;
-  [key: string]: unknown;
-}
-
-class Worker {
-  readonly tracked: TrackedChild;
-  onSignal: (signal: Record<string, unknown>) => void = () => undefined;
-  private readonly inbox: WorkerMessage[] = [];
-  private readonly waiters = new Set<{ match: (m: WorkerMessage) => boolean; resolve: (m: WorkerMessage) => void; reject: (e: Error) => void }>();
-  private failure: Error | undefined;
-  private nextId = 1;
-
-  constructor(context: BenchContext, label: string, script: string, args: string[]) {
-    this.tracked = context.spawnChild(label, process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const child = this.tracked.child;
-    child.stdin?.on('error', () => undefined); // EPIPE once it is gone: reported through exit
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let message: WorkerMessage;
-      try {
-        message = JSON.parse(line) as WorkerMessage;
-      } catch {
-        return; // not ours
-      }
-      if (message.type === 'signal') {
-        const { type: _type, ...signal } = message;
-        this.onSignal(signal);
-        return;
-      }
-      if (message.type === 'error') {
-        this.fail(new Error(`${label}: ${String(message.message)}`));
-        return;
-      }
-      for (const waiter of this.waiters) {
-        if (waiter.match(message)) {
-          this.waiters.delete(waiter);
-          waiter.resolve(message);
-          return;
-        }
-      }
-      this.inbox.push(message);
-    });
-    void this.tracked.exited.then(
-      (code) => this.fail(new Error(`${label} exited (${code})`)),
-      (error: Error) => this.fail(error),
-    );
-  }
-
-  send(command: Record<string, unknown>): void {
-    if (this.failure) throw this.failure;
-    this.tracked.child.stdin?.write(`${JSON.stringify(command)}\n`);
-  }
-
-  /** Sends a command with a fresh id; resolves with the answer of type `answer`. */
-  async request(command: Record<string, unknown>, answer: string, timeoutMs: number): Promise<WorkerMessage> {
-    const id = this.nextId++;
-    const reply = this.next(answer, timeoutMs, id);
-    this.send({ ...command, id });
-    return reply;
-  }
-
-  /** Starts a command; `reply(type)` waits for one of its answers. */
-  start(command: Record<string, unknown>): { id: number; reply(type: string, timeoutMs: number): Promise<WorkerMessage> } {
-    const id = this.nextId++;
-    this.send({ ...command, id });
-    return { id, reply: (type, timeoutMs) => this.next(type, timeoutMs, id) };
-  }
-
-  next(type: string, timeoutMs: number, id?: number): Promise<WorkerMessage> {
-    const match = (m: WorkerMessage) => m.type === type && (id === undefined || m.id === id);
-    const index = this.inbox.findIndex(match);
-    if (index >= 0) return Promise.resolve(this.inbox.splice(index, 1)[0]!);
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise<WorkerMessage>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        reject(new Error(`${this.tracked.label}: no "${type}" within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const waiter = {
-        match,
-        resolve: (m: WorkerMessage) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-        reject: (e: Error) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      this.waiters.add(waiter);
-    });
-  }
-
-  async quit(): Promise<void> {
-    if (!this.failure) {
-      try {
-        this.tracked.child.stdin?.end(`${JSON.stringify({ cmd: 'quit' })}\n`);
-      } catch {
-        // gone
-      }
-      const timer = sleep(3000).then(() => 'timeout');
-      if ((await Promise.race([this.tracked.exited.catch(() => 'error'), timer])) !== 'timeout') return;
-    }
-    await this.tracked.stop('SIGTERM', 2000);
-  }
-
-  private fail(error: Error): void {
-    this.failure ??= error;
-    for (const waiter of this.waiters) waiter.reject(this.failure);
-    this.waiters.clear();
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -704,6 +497,7 @@ function report(s: Settings, trials: Trial[]): BenchResult {
   const rows: BenchRow[] = [];
   const goals: BenchGoal[] = [];
   const where: string[] = [];
+  const summary: SummaryRow[] = [];
   const directions = [
     { name: 'socket → peer', raw: (t: Trial) => t.rawDown, bridged: (t: Trial) => t.bridgedDown, rawRow: `bridge raw: dc platform → peer, ${mb} MB`, bridgedRow: `bridge: socket → platform → peer, ${mb} MB` },
     { name: 'peer → socket', raw: (t: Trial) => t.rawUp, bridged: (t: Trial) => t.bridgedUp, rawRow: `bridge raw: dc peer → platform, ${mb} MB`, bridgedRow: `bridge: peer → platform → socket, ${mb} MB` },
@@ -736,6 +530,15 @@ function report(s: Settings, trials: Trial[]): BenchResult {
         unstable(trials.map(ratioOf), (r) => r >= GOAL_THROUGHPUT),
     });
     where.push(`${d.name}: raw ${cost(raw, mb)}; bridged ${cost(bridged, mb)}`);
+    summary.push({
+      metric: `bridge throughput ${d.name} (${mb} MB, 64 KiB messages)`,
+      value: `${bridged.mbPerS.toFixed(1)} MB/s`,
+      baseline: `raw node-datachannel: ${raw.mbPerS.toFixed(1)} MB/s`,
+      ratio: pct(ratio),
+      goal: `≥ ${pct(GOAL_THROUGHPUT)} of raw`,
+      met: pass,
+      margin: pass ? `${((ratio - GOAL_THROUGHPUT) * 100).toFixed(0)} points headroom` : `${((GOAL_THROUGHPUT - ratio) * 100).toFixed(0)} points`,
+    });
   }
 
   // Echo: the goal is per pair too (bridged p50 against what that trial's raw p50 allows).
@@ -810,6 +613,25 @@ function report(s: Settings, trials: Trial[]): BenchResult {
       `${(bridgedEcho.p50Us - forwarded.p50Us).toFixed(0)} µs beyond a minimal bridge`,
   });
 
+  const echoRatios = trials.map(echoScore);
+  summary.push({
+    metric: `${ECHO_BYTES}-byte echo p50, socket ⇄ peer`,
+    value: `${bridgedEcho.p50Us.toFixed(0)} µs`,
+    baseline: `raw node-datachannel: ${rawEcho.p50Us.toFixed(0)} µs`,
+    ratio: `${(bridgedEcho.p50Us / rawEcho.p50Us).toFixed(2)}x (+${extra.toFixed(0)} µs)`,
+    goal: `≤ ${GOAL_ECHO_FACTOR}x raw + ${GOAL_ECHO_SLACK_US / 1000} ms (${allowed.toFixed(0)} µs)`,
+    met: echoPass,
+    margin:
+      (echoPass ? `${(allowed - bridgedEcho.p50Us).toFixed(0)} µs headroom` : `${(bridgedEcho.p50Us - allowed).toFixed(0)} µs (${((bridgedEcho.p50Us / allowed - 1) * 100).toFixed(0)}%)`) +
+      (trials.length > 1 ? `; met in ${echoRatios.filter((x) => x <= 1).length} of ${trials.length} trials` : ''),
+  });
+  summary.push({
+    metric: `${ECHO_BYTES}-byte echo p50 over a Unix socket only (the hops any bridge adds)`,
+    value: `${reference.p50Us.toFixed(0)} µs`,
+    baseline: '—',
+    ratio: '—',
+  });
+
   const notes = [
     `bridge: bridged = this process writing/reading <socket-dir>/webrtc_data_${CHANNEL} ⇄ \`anbox-oob platform\` (child) ⇄ headless client ` +
       "(connectWebClient, child); raw = two node-datachannel processes with the same peer code (WebClientChannel) and the bridge's flow " +
@@ -825,7 +647,7 @@ function report(s: Settings, trials: Trial[]): BenchResult {
       'they compete for CPU (and with whatever else runs: see the load line), which is part of what the comparison shows.',
     `bridge, where the time goes (the trials shown): ${where.join('. ')}.`,
   ];
-  return { rows, goals, notes };
+  return { rows, goals, notes, summary };
 }
 
 /** "29.6 MB/s, 64.0 KiB per message; CPU ms per MB (share of one core): platform 16.6 (49%), …" */

@@ -28,8 +28,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BATCH_WINDOW_DEFAULT_MS } from '../src/broadcast/batcher.js';
 import { listenForBroadcasts, type BroadcastListener } from '../src/broadcast/local/receiver.js';
 import { SOCKET_DIR_WATCHER_DEFAULTS } from '../src/broadcast/socket-dir-watcher.js';
-import { startDaemon, type DaemonFixture } from './fixtures.js';
+import { startDaemon, withOutputTails, type DaemonFixture } from './fixtures.js';
 import { envInt, latencyStats, type BenchContext, type BenchResult, type BenchRow, type Benchmark, type LatencyStats } from './harness.js';
+import type { SummaryRow } from './summary.js';
 
 const WARMUP = 2;
 type ChannelEvent = 'created' | 'destroyed';
@@ -199,9 +200,7 @@ async function withDaemon<T>(context: BenchContext, base: string, args: string[]
   try {
     return await body(daemon);
   } catch (error) {
-    const said = daemon.process.output().trim().split('\n').slice(-20).join('\n');
-    if (said) throw new Error(`${(error as Error).message}\n--- the daemon's last output ---\n${said}`, { cause: error });
-    throw error;
+    throw withOutputTails(error, [daemon.process]);
   } finally {
     await daemon.stop();
   }
@@ -290,5 +289,11 @@ function report(s: Settings, results: Measured[]): BenchResult {
       '(coalescing bursts; src/broadcast/socket-dir-watcher.ts); the rest is the scan (readdir, lstat, /proc/net/unix) and delivery, plus for the hook ' +
       `starting it. With ${s.hookN > 0 ? `${Math.min(s.n, s.hookN)}-${Math.max(s.n, s.hookN)}` : s.n} samples per row, p99 is the slowest sample.`,
   ];
-  return { rows, notes };
+  const summary: SummaryRow[] = results.map((m) => ({
+    metric: `broadcast p50, socket appears / goes → ${m.sink === 'receiver' ? 'local receiver' : '`--broadcast-hook` ran'}, window ${m.window} ms${m.window === BATCH_WINDOW_DEFAULT_MS ? ' (default)' : ''}`,
+    value: `${ms(m.created.p50Us)} / ${ms(m.destroyed.p50Us)} ms`,
+    baseline: `the window: ${m.window} ms`,
+    ratio: `window + ${ms(m.created.p50Us - m.window * 1000)} / ${ms(m.destroyed.p50Us - m.window * 1000)} ms`,
+  }));
+  return { rows, notes, summary };
 }

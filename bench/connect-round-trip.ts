@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { DataProxyClient } from '../src/client/data-proxy-client.js';
 import { close } from '../src/native/addon.js';
 import { ParcelWriter } from '../src/parcel/parcel-writer.js';
-import { buildFloor, runFloor, startChannelListener, startDaemon, type FloorResult } from './fixtures.js';
+import { buildFloor, runFloor, startChannelListener, startDaemon, withOutputTails, type FloorResult } from './fixtures.js';
 import {
   envInt,
   latencyStats,
@@ -32,6 +32,7 @@ import {
   type Benchmark,
   type LatencyStats,
 } from './harness.js';
+import { marginBelow, times, us, type SummaryRow } from './summary.js';
 
 const SERVICE = 'org.anbox.webrtc.IDataProxyService';
 const DESCRIPTOR = 'org.anbox.webrtc.IDataProxyService@1.0';
@@ -97,10 +98,7 @@ export const connectRoundTrip: Benchmark = {
         trials.push({ floor, one, many, socket });
       }
     } catch (error) {
-      // At --log-level warn the daemon prints only trouble: show it with the failure.
-      const said = daemon.process.output().trim().split('\n').slice(-20).join('\n');
-      if (said) throw new Error(`${(error as Error).message}\n--- the daemon's last output ---\n${said}`, { cause: error });
-      throw error;
+      throw withOutputTails(error, [daemon.process, channel]);
     } finally {
       await Promise.all([daemon.stop(), channel.stop('SIGTERM', 2000)]);
     }
@@ -254,7 +252,34 @@ function report(s: Settings, trials: Trial[]): BenchResult {
   if (socketOverhead !== undefined) {
     notes.push(`client.connect() (fd object parsed, fd wrapped in a net.Socket, then destroyed) costs ${socketOverhead.toFixed(1)} µs more than the raw path at p50.`);
   }
-  return { rows, goals: [goal], notes };
+  const pairedRange = pairedRatios.length > 1 ? `; trials ${times(Math.min(...pairedRatios))}–${times(Math.max(...pairedRatios))}` : '';
+  const floorText = (value: string) => `C floor (\`fdpass.c\`): ${value}`;
+  const summary: SummaryRow[] = [
+    {
+      metric: 'connect round trip p50, 1 client (transact → reply + descriptor → close)',
+      value: us(one.p50Us),
+      baseline: floorText(us(floor.persistentUs)),
+      ratio: times(ratio),
+      goal: `≤ ${GOAL_RATIO}x the floor (${us(allowed)})`,
+      met: goal.pass,
+      margin: marginBelow(one.p50Us, allowed, us) + pairedRange,
+    },
+    {
+      metric: `connect round trips/s, ${s.clients} clients`,
+      value: `${many.opsPerS.toFixed(0)}/s`,
+      baseline: floorText(`${floor.persistentOpsPerS.toFixed(0)}/s (1 client)`),
+      ratio: times(many.opsPerS / floor.persistentOpsPerS),
+    },
+  ];
+  if (socket) {
+    summary.push({
+      metric: '`client.connect()` → net.Socket p50, 1 client',
+      value: us(socket.p50Us),
+      baseline: floorText(us(floor.persistentUs)),
+      ratio: times(socket.p50Us / floor.persistentUs),
+    });
+  }
+  return { rows, goals: [goal], notes, summary };
 }
 
 function latencyColumns(stats: LatencyStats): Pick<BenchRow, 'p50Us' | 'p99Us' | 'meanUs' | 'opsPerS'> {

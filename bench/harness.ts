@@ -7,6 +7,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import type { SummaryRow } from './summary.js';
 
 /** One line of the results table. Leave a field undefined when it does not apply (printed as "-"). */
 export interface BenchRow {
@@ -29,6 +30,10 @@ export interface BenchRow {
   p50Ratio?: number;
   /** ops/s (or MB/s) / the baseline's (higher is better). */
   opsRatio?: number;
+  /** Resident set size (VmRSS), MiB, and the baseline's; their ratio (lower is better). */
+  rssMiB?: number;
+  baselineRssMiB?: number;
+  rssRatio?: number;
   /** How spread the trials were, e.g. "p50 412-468". */
   spread?: string;
 }
@@ -43,6 +48,8 @@ export interface BenchGoal {
 export interface BenchResult {
   rows: BenchRow[];
   goals?: BenchGoal[];
+  /** The benchmark's lines of the consolidated table (./summary.ts): one per metric. */
+  summary?: SummaryRow[];
   /** Free-form lines printed under the table (method, caveats). */
   notes?: string[];
 }
@@ -260,20 +267,25 @@ const COLUMNS: { title: string; get(row: BenchRow): string; left?: boolean }[] =
   { title: 'baseline µs', get: (r) => fixed(r.floorUs, 1) },
   { title: 'baseline ops/s', get: (r) => fixed(r.floorOpsPerS, 0) },
   { title: 'baseline MB/s', get: (r) => fixed(r.baselineMbPerS, 1) },
+  { title: 'RSS MiB', get: (r) => fixed(r.rssMiB, 1) },
+  { title: 'baseline RSS MiB', get: (r) => fixed(r.baselineRssMiB, 1) },
   { title: 'p50/baseline', get: (r) => ratio(r.p50Ratio) },
   { title: 'rate/baseline', get: (r) => ratio(r.opsRatio) },
+  { title: 'RSS/baseline', get: (r) => ratio(r.rssRatio) },
   { title: 'trials (min-max)', get: (r) => r.spread ?? '', left: true },
 ];
 
+/** The detailed table: one line per row, without the columns no row fills (a BENCH_ONLY run stays narrow). */
 export function formatTable(rows: readonly BenchRow[]): string {
-  const cells = rows.map((row) => COLUMNS.map((c) => c.get(row)));
-  const widths = COLUMNS.map((c, i) => Math.max(c.title.length, ...cells.map((r) => r[i]!.length)));
+  const used = COLUMNS.filter((c, i) => i === 0 || rows.some((row) => !['', '-'].includes(c.get(row))));
+  const cells = rows.map((row) => used.map((c) => c.get(row)));
+  const widths = used.map((c, i) => Math.max(c.title.length, ...cells.map((r) => r[i]!.length)));
   const line = (values: string[]) =>
     values
-      .map((v, i) => (COLUMNS[i]!.left ? v.padEnd(widths[i]!) : v.padStart(widths[i]!)))
+      .map((v, i) => (used[i]!.left ? v.padEnd(widths[i]!) : v.padStart(widths[i]!)))
       .join(' | ')
       .trimEnd();
-  const header = line(COLUMNS.map((c) => c.title));
+  const header = line(used.map((c) => c.title));
   const rule = widths.map((w) => '-'.repeat(w)).join('-+-');
   return [header, rule, ...cells.map(line)].join('\n');
 }

@@ -1,19 +1,27 @@
 /**
  * `npm run bench`: runs every benchmark module in ALL_BENCHMARKS (or those BENCH_ONLY names) and
- * prints one table of their rows, the goals they check, and the machine they ran on. Progress goes to stderr, the report to stdout.
- * Nothing is written to the repository; children and temp dirs are removed on success, failure,
- * and Ctrl-C / SIGTERM.
+ * prints the detailed table of their rows, the goals they check, notes, and the machine they ran
+ * on, then ONE consolidated table (./summary.ts: one row per metric, its same-run baseline, the
+ * goal, met or missed by how much), as text and as Markdown. Progress goes to stderr, the report
+ * to stdout. The report is also written to bench/results/<date>.md (BENCH_RESULTS_DIR to change,
+ * `BENCH_RESULTS_DIR=-` not to write); its Markdown block is what the README's Performance section
+ * holds. Children and temp dirs are removed on success, failure, and Ctrl-C / SIGTERM.
  *
  * Add a benchmark: write a module exporting a {@link Benchmark} (see ./harness.ts) and list it here.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { join, relative, resolve } from 'node:path';
 import { bridgeThroughput } from './bridge-throughput.js';
 import { broadcastLatency } from './broadcast-latency.js';
 import { connectRoundTrip } from './connect-round-trip.js';
+import { idleRss } from './idle-rss.js';
 import { packageRoot } from '../src/config/package-root.js';
 import { BenchSetupError, formatTable, machineInfo, Resources, type BenchContext, type BenchGoal, type BenchRow, type Benchmark } from './harness.js';
+import { formatSummaryMarkdown, formatSummaryText, type RunInfo, type SummaryRow } from './summary.js';
 
-const ALL_BENCHMARKS: readonly Benchmark[] = [connectRoundTrip, bridgeThroughput, broadcastLatency];
+// Idle RSS first: measured before the other benchmarks have loaded the machine's page cache and CPUs.
+const ALL_BENCHMARKS: readonly Benchmark[] = [idleRss, connectRoundTrip, bridgeThroughput, broadcastLatency];
 
 /** BENCH_ONLY: comma-separated parts of benchmark names, e.g. `BENCH_ONLY=bridge,broadcast`; default all. */
 function selected(): readonly Benchmark[] {
@@ -56,7 +64,8 @@ async function main(): Promise<number> {
   const rows: BenchRow[] = [];
   const goals: BenchGoal[] = [];
   const notes: string[] = [];
-  let failed = false;
+  const summary: SummaryRow[] = [];
+  const failedNames: string[] = [];
   try {
     for (const benchmark of benchmarks) {
       try {
@@ -64,8 +73,9 @@ async function main(): Promise<number> {
         rows.push(...result.rows);
         goals.push(...(result.goals ?? []));
         notes.push(...(result.notes ?? []));
+        summary.push(...(result.summary ?? []));
       } catch (error) {
-        failed = true;
+        failedNames.push(benchmark.name);
         const detail = error instanceof BenchSetupError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
         process.stderr.write(`bench: ${benchmark.name} failed: ${detail}\n`);
       }
@@ -74,14 +84,43 @@ async function main(): Promise<number> {
     await resources.release();
   }
 
+  const failed = failedNames.length > 0;
   const out: string[] = ['', 'anbox-oob-emulator benchmarks', ...machineInfo(startedAt, loadAtStart), ''];
   out.push(rows.length > 0 ? formatTable(rows) : '(no results)', '');
   for (const goal of goals) out.push(`goal: ${goal.description}: ${goal.pass ? 'PASS' : 'MISS'} — ${goal.detail}`);
   if (goals.length > 0) out.push('');
   for (const note of notes) out.push(`- ${note}`);
-  out.push(`- total time ${((Date.now() - startedAt.getTime()) / 1000).toFixed(1)} s${failed ? '; SOME BENCHMARKS FAILED (see above)' : ''}`);
-  process.stdout.write(`${out.join('\n')}\n`);
+  out.push(`- total time ${((Date.now() - startedAt.getTime()) / 1000).toFixed(1)} s${failed ? `; FAILED: ${failedNames.join(', ')} (see above)` : ''}`);
+
+  const info: RunInfo = { command: commandLine(), startedAt, loadAtStart, failed: failedNames };
+  const markdown = formatSummaryMarkdown(summary, info);
+  out.push('', 'SUMMARY (one row per metric; baselines measured in this run)', '', formatSummaryText(summary, info), '');
+  out.push('Markdown (for the README\'s Performance section, verbatim):', '', markdown, '');
+  const report = out.join('\n');
+  process.stdout.write(report);
+  saveReport(context.repoRoot, startedAt, markdown, report);
   return failed ? 1 : 0;
+}
+
+/** How this run was asked for, as a reader would retype it. */
+function commandLine(): string {
+  const only = process.env.BENCH_ONLY ? `BENCH_ONLY=${process.env.BENCH_ONLY} ` : '';
+  return `${only}npm run bench`;
+}
+
+/** bench/results/<date>.md: the Markdown block first, then the whole plain-text report. */
+function saveReport(repoRoot: string, startedAt: Date, markdown: string, report: string): void {
+  const setting = process.env.BENCH_RESULTS_DIR ?? join(repoRoot, 'bench', 'results');
+  if (setting === '-') return;
+  const dir = resolve(setting);
+  const file = join(dir, `${startedAt.toISOString().slice(0, 19).replaceAll(':', '-')}Z.md`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, `# npm run bench, ${startedAt.toISOString()}\n\n${markdown}\n\n## Full report\n\n\`\`\`text${report}\`\`\`\n`);
+    process.stderr.write(`bench: report written to ${relative(process.cwd(), file) || file}\n`);
+  } catch (error) {
+    process.stderr.write(`bench: cannot write ${file}: ${(error as Error).message} (set BENCH_RESULTS_DIR, or - not to write)\n`);
+  }
 }
 
 process.exitCode = await main();
