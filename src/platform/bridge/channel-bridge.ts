@@ -278,7 +278,7 @@ export class ChannelBridge {
     this.server = server;
     this.inode = inode;
     server.on('connection', (socket: Socket) => this.guard('accepting a connection', () => this.accept(socket)));
-    server.on('error', (error: Error) => this.log.error({ err: error }, 'channel socket listener failed'));
+    server.on('error', (error: Error) => this.log.error({ event: 'channel.listener_failed', err: error }, 'channel socket listener failed'));
     this.guard('setting the buffered-amount-low threshold', () => this.port.setBufferedAmountLowThreshold(this.lowWaterMark));
     this.log.info({ event: 'channel.socket_listening', path, mode: CHANNEL_SOCKET_MODE.toString(8), maxBufferedToSocketBytes: this.maxBuffered }, 'channel socket listening');
   }
@@ -342,7 +342,7 @@ export class ChannelBridge {
   close(reason: string): Promise<void> {
     if (this.closing) return this.closing;
     this.isClosed = true;
-    this.closing = this.shutdown(reason).catch((error: unknown) => this.log.error({ err: error }, 'closing the channel bridge failed'));
+    this.closing = this.shutdown(reason).catch((error: unknown) => this.log.error({ event: 'channel.close_failed', err: error }, 'closing the channel bridge failed'));
     return this.closing;
   }
 
@@ -415,7 +415,7 @@ export class ChannelBridge {
       this.counters.connectionsReplaced++;
       if (discarded > 0) this.counters.droppedToBrowserBytes += discarded;
       this.log.info(
-        { connection: previous.id, by: connection.id, discardedUnreadBytes: discarded },
+        { event: 'channel.app_replaced', connection: previous.id, by: connection.id, discardedUnreadBytes: discarded },
         'app connection replaced by a new one; the old one gets EOF',
       );
       this.emit({ type: 'replaced', channel: this.name, connection: previous.id, by: connection.id, discardedBytes: discarded });
@@ -491,7 +491,7 @@ export class ChannelBridge {
         this.counters.droppedToBrowserBytes += lost;
         this.counters.sendFailures++;
         const text = error instanceof Error ? error.message : String(error);
-        this.log.error({ connection: connection.id, err: error, lostBytes: lost }, 'sending to the browser failed; closing the app connection');
+        this.log.error({ event: 'channel.send_failed', connection: connection.id, err: error, lostBytes: lost }, 'sending to the browser failed; closing the app connection');
         this.emit({ type: 'send-failed', channel: this.name, connection: connection.id, error: text });
         return false;
       }
@@ -529,7 +529,7 @@ export class ChannelBridge {
     clearInterval(this.backpressurePoll);
     this.backpressurePoll = undefined;
     if (this.isClosed) return;
-    this.log.debug('channel buffer drained; resuming the app socket');
+    this.log.debug({ event: 'channel.backpressure_resumed' }, 'channel buffer drained; resuming the app socket');
     const current = this.current;
     if (!current) return;
     current.socket.resume();
@@ -571,7 +571,7 @@ export class ChannelBridge {
       if (!this.refusing) {
         this.refusing = true;
         this.log.warn(
-          { bytes: bytes.length, heldBytes, limit: this.maxBuffered },
+          { event: 'channel.data_refused', bytes: bytes.length, heldBytes, limit: this.maxBuffered },
           'no app connected and the buffer for it is full: refusing browser data (dropped; see stats.droppedFromBrowserBytes)',
         );
       } else {
@@ -605,7 +605,7 @@ export class ChannelBridge {
   private overflow(connection: Connection, unflushed: number, aboveBoundForMs: number): void {
     this.counters.connectionsClosedForOverflow++;
     this.log.warn(
-      { connection: connection.id, unflushedBytes: unflushed, limit: this.maxBuffered, aboveBoundForMs },
+      { event: 'channel.app_overflow', connection: connection.id, unflushedBytes: unflushed, limit: this.maxBuffered, aboveBoundForMs },
       'the app is not reading: browser data would pass the buffer bound; closing the app connection (its unflushed bytes are dropped, later data is held for the next app)',
     );
     this.emit({ type: 'overflow', channel: this.name, connection: connection.id, bufferedBytes: unflushed, limit: this.maxBuffered, droppedBytes: unflushed });
@@ -670,7 +670,7 @@ export class ChannelBridge {
     this.detach(connection, true);
     const reason = connection.retiredBecause ?? connection.failure ?? 'the app closed the connection';
     this.log.info(
-      { connection: connection.id, reason, bytesFromApp: connection.bytesFromApp, bytesToApp: connection.bytesToApp, bytesHeldAgain: connection.bytesHeldAgain },
+      { event: 'channel.app_disconnected', connection: connection.id, reason, bytesFromApp: connection.bytesFromApp, bytesToApp: connection.bytesToApp, bytesHeldAgain: connection.bytesHeldAgain },
       'app disconnected',
     );
     this.emit({
@@ -706,7 +706,7 @@ export class ChannelBridge {
     try {
       body();
     } catch (error) {
-      this.log.error({ err: error }, `channel bridge failed while ${what}`);
+      this.log.error({ event: 'channel.bridge_failed', err: error, what }, `channel bridge failed while ${what}`);
     }
   }
 }
