@@ -62,6 +62,42 @@ function loggedEvents(): Logged {
 }
 
 /** The first column of the tables under "## Every event". */
+/** Not daemons: the headless web client logs for a person, to stderr, without events. */
+const CLIENT_ONLY = [join('src', 'headless-client'), join('src', 'cli', 'commands', 'client.ts')];
+
+/**
+ * Daemon log calls whose first argument is a string or an object literal without `event`
+ * (a variable, like `fields`, or an object spreading one first, is assembled with its event
+ * elsewhere, where the extraction above sees it).
+ */
+function logCallsWithoutEvent(): string[] {
+  const found: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const rel = relative(REPO_ROOT, file);
+    if (CLIENT_ONLY.some((prefix) => rel.startsWith(prefix))) continue;
+    const text = readFileSync(file, 'utf8');
+    for (const call of text.matchAll(/\b(?:log|logger)\.(?:fatal|error|warn|info|debug|trace)\(\s*/g)) {
+      const at = call.index + call[0].length;
+      const first = text[at];
+      const line = text.slice(0, call.index).split('\n').length;
+      if (first === "'" || first === '`' || first === '"') found.push(`${rel}:${line}`);
+      else if (first === '{') {
+        // The object literal up to its closing brace.
+        let depth = 0;
+        let end = at;
+        for (; end < text.length; end++) {
+          if (text[end] === '{') depth++;
+          else if (text[end] === '}' && --depth === 0) break;
+        }
+        const fields = text.slice(at + 1, end);
+        // `{ ...logFields, err }`: the spread variable carries the event.
+        if (!/(^|[{,\s])event[:,\s}]/.test(fields) && !/^\s*\.\.\.\w/.test(fields)) found.push(`${rel}:${line}`);
+      }
+    }
+  }
+  return found;
+}
+
 function documentedEvents(): string[] {
   const text = readFileSync(DOC, 'utf8');
   const start = text.indexOf('\n## Every event');
@@ -92,6 +128,10 @@ describe('docs/logging.md', () => {
   it('lists no event that src/ does not log', () => {
     const stale = documented.filter((name) => !logged.names.has(name) && !logged.templates.some(({ pattern }) => pattern.test(name)));
     expect(stale, 'remove these from docs/logging.md, or log them').toEqual([]);
+  });
+
+  it('every daemon log line has an event', () => {
+    expect(logCallsWithoutEvent(), 'give these log calls an `event` (and list it here)').toEqual([]);
   });
 
   it('lists each event once', () => {
