@@ -29,7 +29,10 @@ that hands those sockets to apps, with channel broadcasts.
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n')}
 
-Run \`anbox-oob <command> --help\` for a command's options. Protocol: docs/protocol.md`;
+Run \`anbox-oob <command> --help\` for a command's options. The daemons (serve, platform, proxy)
+also read environment variables and a JSON config file (--config, ANBOX_OOB_CONFIG, else
+$XDG_CONFIG_HOME/anbox-oob/config.json or ~/.config/anbox-oob/config.json); flags win.
+Protocol: docs/protocol.md. Logs: docs/logging.md`;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -93,6 +93,24 @@ describe('serve with a config file', () => {
     expect(await serve.stop()).toBe(0);
   });
 
+  it('takes --log-level from the file; the start-up lines print anyway; a flag beats the file', async () => {
+    const file = writeConfig(join(dir, 'quiet.json'), { ...fullConfig(), 'log-level': 'warn' });
+    const env = cleanEnv({ HOME: dir, XDG_RUNTIME_DIR: join(dir, 'runtime') });
+    const quiet = startDaemonProcess(['serve', '--config', file], env);
+    await quiet.line('serve.ready');
+    expect(quiet.lines().some((l) => l.event === 'daemon.started')).toBe(true);
+    expect(quiet.lines().some((l) => l.event === 'config.loaded')).toBe(true);
+    expect(await quiet.stop()).toBe(0);
+    // info lines that are not start-up announcements stay quiet, up to the exit.
+    expect(quiet.lines().filter((l) => l.event === 'broadcasts.started' || l.event === 'daemon.stopping')).toEqual([]);
+
+    const loud = startDaemonProcess(['serve', '--config', file, '--log-level', 'info'], env);
+    await loud.line('serve.ready');
+    expect(await loud.stop()).toBe(0);
+    expect(loud.lines().some((l) => l.event === 'broadcasts.started')).toBe(true);
+    expect(loud.lines().some((l) => l.event === 'daemon.stopping')).toBe(true);
+  });
+
   it('says no config file when there is none', async () => {
     const serve = startDaemonProcess(['serve', '--listen', '127.0.0.1:0', '--log-format', 'json'], cleanEnv({ HOME: dir, XDG_RUNTIME_DIR: join(dir, 'runtime') }));
     const ready = await serve.line('serve.ready');
