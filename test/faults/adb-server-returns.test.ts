@@ -183,5 +183,5 @@ describe('the adb server disappears and returns on the same port', () => {
     await adb.waitFor(() => adb!.reverses(SERIAL).length === 1, 'the adb reverse on the new server', 20_000);
     expect(proxy.child.exitCode).toBeNull();
     expect(events('daemon.uncaught_exception')).toEqual([]);
-  });
+  }, SOAK ? 300_000 : 180_000);
 });

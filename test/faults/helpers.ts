@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { WebClientChannel } from '../../src/headless-client/web-client.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
@@ -185,4 +185,17 @@ export function pumpChannel(channel: WebClientChannel, chunkBytes = 64 * 1024): 
     },
     done,
   };
+}
+
+/** What a process's descriptors point to (for failure reports of descriptor checks). */
+export function describeFds(pid: number): string {
+  return readdirSync(`/proc/${pid}/fd`)
+    .map((fd) => {
+      try {
+        return `${fd} -> ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`;
+      } catch {
+        return `${fd} -> (gone)`;
+      }
+    })
+    .join('\n');
 }

@@ -22,12 +22,14 @@ import type { ReceivedBroadcast } from '../../src/broadcast/local/intent-codec.j
 import { DataProxyClient } from '../../src/client/data-proxy-client.js';
 import { connectWebClient, type WebClient } from '../../src/headless-client/web-client.js';
 import { killAllSocat, startSocat } from '../broadcast/helpers.js';
-import { startDaemon, type DaemonHandle } from '../helpers/daemon.js';
+import { openFdCount, startDaemon, type DaemonHandle } from '../helpers/daemon.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
-import { CLOCK_TICKS_PER_SECOND, cpuTicks, SOAK, statusJson, waitFor } from './helpers.js';
+import { CLOCK_TICKS_PER_SECOND, cpuTicks, describeFds, SOAK, statusJson, waitFor } from './helpers.js';
 
 /** How long the daemon is watched, idle, after the deletion. */
 const IDLE_WINDOW_MS = SOAK ? 15_000 : 3_000;
+/** Delete-and-recreate cycles of the proxy's socket dir. */
+const DELETIONS = SOAK ? 5 : 1;
 /** A spinning daemon would use ~100 % of one core over the window; an idle one uses ~1 %. */
 const MAX_CPU_FRACTION = 0.3;
 
@@ -67,10 +69,11 @@ function diagnostics(f: Fixture): () => string {
  * Deletes the socket dir, waits for `channel`'s destroyed broadcast, then watches the idle daemon for
  * IDLE_WINDOW_MS: CPU time and log lines.
  */
-async function deleteAndWatch(f: Fixture, channel: string): Promise<void> {
+async function deleteAndWatch(f: Fixture, channel: string, deletions = 1): Promise<void> {
   rmSync(f.daemon.socketDir, { recursive: true, force: true });
   await waitFor(() => naming(f, 'destroyed', channel).length === 1, `a 'destroyed' broadcast naming ${channel}`, 20_000, diagnostics(f));
-  await waitFor(() => f.daemon.logLines().some((l) => l.event === 'watcher.dir_missing'), 'watcher.dir_missing in the log', 20_000, diagnostics(f));
+  const missing = () => f.daemon.logLines().filter((l) => l.event === 'watcher.dir_missing').length;
+  await waitFor(() => missing() >= deletions, 'watcher.dir_missing in the log', 20_000, diagnostics(f));
 
   const linesBefore = f.daemon.logLines().length;
   const ticksBefore = cpuTicks(f.daemon.pid);
@@ -87,7 +90,7 @@ async function deleteAndWatch(f: Fixture, channel: string): Promise<void> {
   const counts = new Map<string, number>();
   for (const line of during) counts.set(String(line.event ?? line.msg), (counts.get(String(line.event ?? line.msg)) ?? 0) + 1);
   expect([...counts].filter(([, n]) => n > 1), diagnostics(f)()).toEqual([]);
-  expect(f.daemon.logLines().filter((l) => l.event === 'watcher.dir_missing')).toHaveLength(1);
+  expect(missing()).toBe(deletions); // once per deletion, not once per rescan
   // And the daemon still answers.
   expect((await statusJson(f.daemon.servicePath)).channels).toEqual([]);
 }
@@ -120,12 +123,23 @@ describe('the socket dir deleted under `anbox-oob proxy`', () => {
     await stopFixture(f);
   });
 
-  it('announces the channel destroyed, does not spin, and announces channels made after the dir is back', async () => {
+  it(`announces the channel destroyed, does not spin, and announces channels made after the dir is back (${DELETIONS} deletion(s))`, async () => {
     const fx = f!;
-    await startSocat(join(fx.daemon.socketDir, 'webrtc_data_before'));
-    await waitFor(() => naming(fx, 'created', 'before').length === 1, "a 'created' broadcast naming before", 20_000, diagnostics(fx));
-
-    await deleteAndWatch(fx, 'before');
+    let fdsAtStart = 0;
+    let fdsAtStartText = '';
+    for (let deletion = 1; deletion <= DELETIONS; deletion++) {
+      const name = `before${deletion}`;
+      mkdirSync(fx.daemon.socketDir, { recursive: true, mode: 0o750 });
+      const socat = await startSocat(join(fx.daemon.socketDir, `webrtc_data_${name}`));
+      await waitFor(() => naming(fx, 'created', name).length === 1, `a 'created' broadcast naming ${name}`, 20_000, diagnostics(fx));
+      if (deletion === 1) {
+        // After the first delivery: the local sink keeps a sender socket per receiver from then on.
+        fdsAtStart = openFdCount(fx.daemon.pid);
+        fdsAtStartText = describeFds(fx.daemon.pid);
+      }
+      await deleteAndWatch(fx, name, deletion);
+      await socat.kill();
+    }
 
     // The dir comes back (as a platform or Anbox would make it) with a new channel in it.
     mkdirSync(fx.daemon.socketDir, { mode: 0o750 });
@@ -136,10 +150,15 @@ describe('the socket dir deleted under `anbox-oob proxy`', () => {
     await waitFor(() => naming(fx, 'created', 'after').length === 1, "a 'created' broadcast naming after", 20_000, diagnostics(fx));
     await waitFor(() => fx.daemon.logLines().some((l) => l.event === 'watcher.dir_present'), 'watcher.dir_present in the log', 20_000, diagnostics(fx));
     expect((await statusJson(fx.daemon.servicePath)).channels).toEqual(['after']);
-    // The one that vanished with the old dir is not resurrected.
-    expect(naming(fx, 'created', 'before')).toHaveLength(1);
+    // The ones that vanished with the old dirs are not resurrected.
+    expect(fx.received.filter((b) => b.event === 'created').map((b) => b.names)).toEqual([
+      ...Array.from({ length: DELETIONS }, (_, i) => [`before${i + 1}`]),
+      ['after'],
+    ]);
     await connectAndSend(fx, 'after', 'into the new dir\n', () => atChannel.includes('into the new dir\n'));
-  });
+    // Losing and watching the dir again leaks no descriptor.
+    await waitFor(() => openFdCount(fx.daemon.pid) <= fdsAtStart, `the daemon's descriptors back to ${fdsAtStart}`, 20_000, () => `at start:\n${fdsAtStartText}\nnow:\n${describeFds(fx.daemon.pid)}`);
+  }, DELETIONS * 180_000);
 });
 
 describe('the socket dir deleted under `anbox-oob serve`', () => {
@@ -177,5 +196,5 @@ describe('the socket dir deleted under `anbox-oob serve`', () => {
     const atClient: string[] = [];
     second.channel('after').on('message', (m) => atClient.push(typeof m === 'string' ? m : m.toString('utf8')));
     await connectAndSend(fx, 'after', 'through the new dir\n', () => atClient.join('').includes('through the new dir\n'));
-  });
+  }, 180_000);
 });
