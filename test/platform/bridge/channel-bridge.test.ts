@@ -147,8 +147,20 @@ describe('ChannelBridge: the socket file', () => {
     await expect(open({ name: 'a/b' })).rejects.toBeInstanceOf(ChannelNameError);
     await expect(open({ name: 'x'.repeat(64), socketDir: join(dir, 'y'.repeat(40)) })).rejects.toMatchObject({ problem: 'PATH_TOO_LONG' });
     await expect(open({ name: 'bar', lowWaterMark: 10, highWaterMark: 5 })).rejects.toBeInstanceOf(RangeError);
-    await expect(open({ name: 'bar', socketDir: join(dir, 'missing') })).rejects.toMatchObject({ code: 'LISTEN_FAILED', message: expect.stringContaining('ENOENT') });
+    // A socket dir that cannot be made (its parent is a file) is a LISTEN_FAILED that says so.
+    await expect(open({ name: 'bar', socketDir: join(path, 'sockets') })).rejects.toMatchObject({ code: 'LISTEN_FAILED', message: expect.stringContaining('cannot be made again') });
     expect(existsSync(join(dir, 'webrtc_data_bar'))).toBe(false);
+  });
+
+  it('makes the socket dir again when it was deleted under the running platform', async () => {
+    const socketDir = join(dir, 'deleted');
+    const bridge = await open({ name: 'bar', socketDir });
+    try {
+      expect(lstatSync(socketDir).mode & 0o027).toBe(0); // 0750 (less under a stricter umask)
+      expect(lstatSync(join(socketDir, 'webrtc_data_bar')).isSocket()).toBe(true);
+    } finally {
+      await bridge.close('done');
+    }
   });
 
   it('close() leaves alone a socket file that is no longer its own', async () => {
