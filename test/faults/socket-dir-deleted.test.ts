@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listenForBroadcasts, type BroadcastListener } from '../../src/broadcast/local/receiver.js';
 import type { ReceivedBroadcast } from '../../src/broadcast/local/intent-codec.js';
-import { DataProxyClient } from '../../src/client/data-proxy-client.js';
+import { DataProxyClient, DataProxyError } from '../../src/client/data-proxy-client.js';
 import { connectWebClient, type WebClient } from '../../src/headless-client/web-client.js';
 import { killAllSocat, startSocat } from '../broadcast/helpers.js';
 import { openFdCount, startDaemon, type DaemonHandle } from '../helpers/daemon.js';
@@ -91,8 +91,16 @@ async function deleteAndWatch(f: Fixture, channel: string, deletions = 1): Promi
   for (const line of during) counts.set(String(line.event ?? line.msg), (counts.get(String(line.event ?? line.msg)) ?? 0) + 1);
   expect([...counts].filter(([, n]) => n > 1), diagnostics(f)()).toEqual([]);
   expect(missing()).toBe(deletions); // once per deletion, not once per rescan
-  // And the daemon still answers.
+  // And the daemon still answers: no channels, and a connect says why.
   expect((await statusJson(f.daemon.servicePath)).channels).toEqual([]);
+  const client = new DataProxyClient({ servicePath: f.daemon.servicePath });
+  const refused = await client.connect(channel).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  client.close();
+  expect(refused).toBeInstanceOf(DataProxyError);
+  expect((refused as DataProxyError).errorCode).toBe('CHANNEL_NOT_FOUND');
 }
 
 /** connect(channel) through the daemon, write `line`, and wait for `arrived()` to see it. */
