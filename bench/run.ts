@@ -61,7 +61,7 @@ async function main(): Promise<number> {
 
   const startedAt = new Date();
   const loadAtStart = loadavg();
-  const rows: BenchRow[] = [];
+  const tables: { name: string; rows: BenchRow[] }[] = [];
   const goals: BenchGoal[] = [];
   const notes: string[] = [];
   const summary: SummaryRow[] = [];
@@ -70,7 +70,7 @@ async function main(): Promise<number> {
     for (const benchmark of benchmarks) {
       try {
         const result = await benchmark.run(context);
-        rows.push(...result.rows);
+        tables.push({ name: benchmark.name, rows: result.rows });
         goals.push(...(result.goals ?? []));
         notes.push(...(result.notes ?? []));
         summary.push(...(result.summary ?? []));
@@ -86,7 +86,9 @@ async function main(): Promise<number> {
 
   const failed = failedNames.length > 0;
   const out: string[] = ['', 'anbox-oob-emulator benchmarks', ...machineInfo(startedAt, loadAtStart), ''];
-  out.push(rows.length > 0 ? formatTable(rows) : '(no results)', '');
+  // One table per benchmark: each has its own columns (latency, throughput, memory).
+  for (const table of tables) out.push(`${table.name}:`, '', formatTable(table.rows), '');
+  if (tables.length === 0) out.push('(no results)', '');
   for (const goal of goals) out.push(`goal: ${goal.description}: ${goal.pass ? 'PASS' : 'MISS'} — ${goal.detail}`);
   if (goals.length > 0) out.push('');
   for (const note of notes) out.push(`- ${note}`);
