@@ -121,6 +121,28 @@ describe('serve with a config file', () => {
   });
 });
 
+describe('client commands find a daemon configured by the file', () => {
+  it('status, connect and call use "service-socket" from the same file when no flag or variable says otherwise', async () => {
+    const file = writeConfig(join(dir, 'xdg', 'anbox-oob', 'config.json'), fullConfig());
+    const env = cleanEnv({ HOME: dir, XDG_CONFIG_HOME: join(dir, 'xdg'), XDG_RUNTIME_DIR: join(dir, 'runtime') });
+    const serve = startDaemonProcess(['serve'], env);
+    expect(await serve.line('serve.ready')).toMatchObject({ servicePath: join(dir, 'config.sock'), configFile: file });
+    const status = await runCli(['status', '--json'], { env });
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain(String(serve.child.pid));
+    const connect = await runCli(['connect', 'missing'], { env });
+    expect(connect.code).toBe(1);
+    expect(connect.stderr).toContain('CHANNEL_NOT_FOUND');
+    const call = await runCli(['call', 'manager', '4', 'i32', '15'], { env });
+    expect(call.code).toBe(0);
+    // The variable still wins over the file, as for the daemon.
+    const elsewhere = await runCli(['status'], { env: { ...env, ANBOX_OOB_SERVICE_SOCKET: join(dir, 'nothing.sock') } });
+    expect(elsewhere.code).toBe(1);
+    expect(elsewhere.stderr + elsewhere.stdout).toContain(join(dir, 'nothing.sock'));
+    expect(await serve.stop()).toBe(0);
+  });
+});
+
 describe('proxy and platform read the same file', () => {
   it('proxy takes its service socket from the file', async () => {
     const file = writeConfig(join(dir, 'proxy.json'), { 'service-socket': join(dir, 'p.sock'), 'socket-dir': join(dir, 's'), 'log-format': 'json', 'allow-uid': [1234] });

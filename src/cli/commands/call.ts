@@ -10,6 +10,7 @@ import { Status, statusName } from '../../parcel/status.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { describeClientError } from '../client-errors.js';
 import { formatParcel } from '../parcel-format.js';
+import { sharedPathOption } from '../client-paths.js';
 
 const LAYOUTS: readonly InterfaceTokenLayout[] = ['api28', 'api29', 'api30'];
 
@@ -31,7 +32,8 @@ Options:
   --token-layout L        api28 | api29 | api30 (default api30): the interface-token layout to write
   --token DESCRIPTOR      write this interface token instead of asking the service for it
   --no-token              write no interface token at all
-  --service-socket PATH   the daemon's socket (env ${SERVICE_SOCKET_ENV}; default as \`anbox-oob proxy\`)
+  --service-socket PATH   the daemon's socket (env ${SERVICE_SOCKET_ENV}; else "service-socket" in
+                          the daemons' config file; default as \`anbox-oob proxy\`)
   -h, --help              show this help
 
 Examples:
@@ -62,7 +64,7 @@ Examples:
     if (!LAYOUTS.includes(layout)) throw new UsageError(`--token-layout must be one of ${LAYOUTS.join(', ')}`);
     // Arguments are checked before anything is sent.
     const argumentBytes = writeArguments(new ParcelWriter(), args).toBuffer();
-    const client = new DataProxyClient({ servicePath: values['service-socket'] });
+    const client = new DataProxyClient({ servicePath: sharedPathOption('service-socket', values['service-socket']) });
     try {
       const data = new ParcelWriter();
       if (!isBuiltinTransaction(code) && !values['no-token']) {

@@ -3,6 +3,7 @@ import { DataProxyClient } from '../../client/data-proxy-client.js';
 import { SERVICE_SOCKET_ENV } from '../../config/paths.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { describeClientError } from '../client-errors.js';
+import { sharedPathOption } from '../client-paths.js';
 
 /** After stdin ends, how long to wait for the channel's last bytes (socat's -t default). */
 const HALF_CLOSE_GRACE_MS = 500;
@@ -21,7 +22,8 @@ Options:
   --stream                use stream mode: the IPC connection itself carries the channel's bytes
                           (what a device behind \`adb reverse\` uses); default: receive the channel
                           socket as a descriptor, so the daemon is not in the data path
-  --service-socket PATH   the daemon's socket (env ${SERVICE_SOCKET_ENV}; default as \`anbox-oob proxy\`)
+  --service-socket PATH   the daemon's socket (env ${SERVICE_SOCKET_ENV}; else "service-socket" in
+                          the daemons' config file; default as \`anbox-oob proxy\`)
   -h, --help              show this help`,
   async run(argv) {
     const { values, positionals } = parseArgs({
@@ -35,7 +37,7 @@ Options:
       return EXIT_OK;
     }
     if (positionals.length !== 1) throw new UsageError('connect takes exactly one channel name');
-    const client = new DataProxyClient({ servicePath: values['service-socket'] });
+    const client = new DataProxyClient({ servicePath: sharedPathOption('service-socket', values['service-socket']) });
     let socket;
     try {
       socket = await client.connect(positionals[0]!, { stream: values.stream ?? false });

@@ -4,6 +4,7 @@ import type { ReceivedBroadcast } from '../../broadcast/local/intent-codec.js';
 import { listenForBroadcasts, type BroadcastListener } from '../../broadcast/local/receiver.js';
 import { RECEIVERS_DIR_ENV, resolveReceiversDir } from '../../broadcast/local/receivers-dir.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, untilSignalled, type Command } from '../command.js';
+import { sharedPathOption } from '../client-paths.js';
 
 const HELP = `Usage: anbox-oob listen [--receivers-dir DIR] [--count N]
 
@@ -25,7 +26,8 @@ ${RECEIVERS_DIR_ENV}; if the daemon was started with another directory, pass it 
 directory is created (mode 0700) when missing, so this may start before the daemon.
 
 Options:
-  --receivers-dir DIR   the receivers directory (env ${RECEIVERS_DIR_ENV}; default above)
+  --receivers-dir DIR   the receivers directory (env ${RECEIVERS_DIR_ENV}; else "receivers-dir" in the
+                        daemons' config file; default above)
   --count N             exit after N broadcasts (default: run until SIGINT/SIGTERM)
   -h, --help            show this help
 
@@ -75,7 +77,9 @@ export async function runListen(argv: string[], io: ListenIo): Promise<number> {
     if (!/^\d+$/.test(values.count) || Number(values.count) < 1) throw new UsageError(`--count takes a positive number, not "${values.count}"`);
     count = Number(values.count);
   }
-  const { dir, source } = resolveReceiversDir(values['receivers-dir'], { env: io.env });
+  const configured = sharedPathOption('receivers-dir', values['receivers-dir'], io.env);
+  const fromConfig = configured !== undefined && !values['receivers-dir'];
+  const { dir, source } = resolveReceiversDir(configured, { env: io.env });
 
   let received = 0;
   let finish: (code: number) => void = () => undefined;
@@ -114,7 +118,7 @@ export async function runListen(argv: string[], io: ListenIo): Promise<number> {
     io.stderr.write(`anbox-oob listen: ${(error as Error).message}\n`);
     return EXIT_FAILURE;
   }
-  io.stderr.write(`anbox-oob listen: receiving broadcasts at ${listener.path} (receivers dir from ${source === 'flag' ? '--receivers-dir' : source === 'env' ? RECEIVERS_DIR_ENV : 'the default'})\n`);
+  io.stderr.write(`anbox-oob listen: receiving broadcasts at ${listener.path} (receivers dir from ${fromConfig ? 'the config file' : source === 'flag' ? '--receivers-dir' : source === 'env' ? RECEIVERS_DIR_ENV : 'the default'})\n`);
   io.onListening?.(listener.path);
 
   try {

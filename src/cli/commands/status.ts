@@ -14,6 +14,7 @@ import {
 } from '../../service/status-service.js';
 import { describeClientError } from '../client-errors.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
+import { sharedPathOption } from '../client-paths.js';
 
 /** How many recent broadcasts the readable summary shows (--json has all the daemon sent). */
 const SUMMARY_BROADCASTS = 10;
@@ -26,7 +27,8 @@ the adb reverse to the service in place), and the recent channel broadcasts with
 each at every sink (adb, command hook, local receivers).
 
 Options:
-  --service-socket PATH   the daemon's socket (env ${SERVICE_SOCKET_ENV}; default as \`anbox-oob proxy\`)
+  --service-socket PATH   the daemon's socket (env ${SERVICE_SOCKET_ENV}; else "service-socket" in
+                          the daemons' config file; default as \`anbox-oob proxy\`)
   --json                  print the daemon's JSON document as it is (fields: docs/protocol.md)
   -h, --help              show this help
 
@@ -60,7 +62,7 @@ export async function runStatus(argv: string[], io: StatusIo): Promise<number> {
     return EXIT_OK;
   }
   if (positionals.length > 0) throw new UsageError(`status takes no arguments (got "${positionals[0]}")`);
-  const servicePath = resolveServicePath(values['service-socket'], { env: io.env });
+  const servicePath = resolveServicePath(sharedPathOption('service-socket', values['service-socket'], io.env), { env: io.env });
   const fail = (message: string) => {
     io.stderr.write(`anbox-oob status: ${message}\n`);
     return EXIT_FAILURE;
