@@ -53,7 +53,8 @@ async function stopFixture(f: Fixture | undefined): Promise<void> {
   await f.listener.close();
   const code = await f.daemon.stop();
   removeTempDir(f.dir);
-  // After all this, SIGTERM still stops the daemon cleanly.
+  // After all this the daemon never hit an unexpected error, and SIGTERM still stops it cleanly.
+  expect(f.daemon.logLines().filter((l) => l.event === 'daemon.uncaught_exception' || l.event === 'daemon.unhandled_rejection')).toEqual([]);
   expect(code).toBe(0);
 }
 
@@ -201,6 +202,7 @@ describe('the socket dir deleted under `anbox-oob serve`', () => {
     await waitFor(() => naming(fx, 'created', 'after').length === 1, "a 'created' broadcast naming after", 20_000, diagnostics(fx));
     expect((await statusJson(fx.daemon.servicePath)).channels).toEqual(['after']);
     expect(fx.daemon.logLines().filter((l) => l.event === 'channel.socket_dir_recreated')).toHaveLength(1);
+    await waitFor(() => fx.daemon.logLines().some((l) => l.event === 'watcher.dir_present'), 'watcher.dir_present in the log', 20_000, diagnostics(fx));
     const atClient: string[] = [];
     second.channel('after').on('message', (m) => atClient.push(typeof m === 'string' ? m : m.toString('utf8')));
     await connectAndSend(fx, 'after', 'through the new dir\n', () => atClient.join('').includes('through the new dir\n'));
