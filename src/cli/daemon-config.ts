@@ -6,6 +6,8 @@ import { mergeOptionSources, parseConfigFile, ConfigFileError, type OptionSource
 export interface LoadedConfigFile {
   path: string;
   source: ConfigLocation['source'];
+  /** Keys for the other daemon commands, which this one does not take. */
+  ignoredKeys: string[];
 }
 
 export interface DaemonOptionInput<V> {
@@ -20,21 +22,29 @@ export interface DaemonOptionInput<V> {
 /**
  * Reads a daemon's config file (--config, ANBOX_OOB_CONFIG or the default location) and merges it
  * with the parsed command line: flags > environment > config file > defaults. `envOf` names the
- * environment variable of each option that has one.
+ * environment variable of each option that has one; `allOptions` is every daemon command's
+ * options together, the keys the file may hold.
  */
 export function applyConfigFile<V extends object>(
   flags: V,
   options: Readonly<Record<string, OptionSpec>>,
   envOf: Readonly<Record<string, string>>,
   env: NodeJS.ProcessEnv = process.env,
+  allOptions: Readonly<Record<string, OptionSpec>> = options,
 ): DaemonOptionInput<V> {
   const flagValues = flags as OptionValues;
   const location = resolveConfigLocation(typeof flagValues.config === 'string' ? flagValues.config : undefined, env);
   const text = readConfigText(location);
   const warnings: DaemonOptionInput<V>['warnings'] = [];
   let config: OptionValues = {};
+  const ignoredKeys: string[] = [];
   if (text !== undefined) {
-    config = parseConfigFile(text, location.path, options);
+    // One file serves every daemon command: a key another command knows (`adb` for `platform`)
+    // is skipped here; a key no command knows is a mistake.
+    for (const [key, value] of Object.entries(parseConfigFile(text, location.path, allOptions))) {
+      if (Object.hasOwn(options, key)) config[key] = value;
+      else ignoredKeys.push(key);
+    }
     if (config.token !== undefined) {
       const mode = statSync(location.path).mode & 0o777;
       if (mode & 0o077) {
@@ -50,7 +60,7 @@ export function applyConfigFile<V extends object>(
   return {
     values: merged.values as V,
     sources: merged.sources,
-    configFile: text === undefined ? undefined : { path: location.path, source: location.source },
+    configFile: text === undefined ? undefined : { path: location.path, source: location.source, ignoredKeys },
     warnings,
   };
 }

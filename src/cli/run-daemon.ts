@@ -243,7 +243,11 @@ async function closeParts(log: Logger, parts: DaemonPart[]): Promise<void> {
 function logConfigFile(settings: DaemonSettings, role: string): void {
   const { configFile, log } = settings;
   if (configFile) {
-    announcer(log).info({ event: 'config.loaded', role, configFile: configFile.path, configSource: configFile.source }, `options read from config file ${configFile.path}`);
+    const ignored = configFile.ignoredKeys.length > 0 ? ` (${configFile.ignoredKeys.join(', ')}: not options of ${role})` : '';
+    announcer(log).info(
+      { event: 'config.loaded', role, configFile: configFile.path, configSource: configFile.source, ignoredKeys: configFile.ignoredKeys },
+      `options read from config file ${configFile.path}${ignored}`,
+    );
   }
   for (const warning of settings.configWarnings) log.warn({ event: warning.event, configFile: warning.file }, warning.message);
 }

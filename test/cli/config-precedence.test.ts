@@ -151,11 +151,28 @@ describe('proxy and platform read the same file', () => {
     expect(await proxy.stop()).toBe(0);
   });
 
-  it('platform takes its listen address and token from the file', async () => {
-    const file = writeConfig(join(dir, 'platform.json'), { listen: '127.0.0.1:0', token: 'platform-config-token', 'socket-dir': join(dir, 's'), 'log-format': 'json' });
+  it('platform takes its listen address and token from the file, and skips the keys of the data-proxy daemon', async () => {
+    const file = writeConfig(join(dir, 'platform.json'), {
+      listen: '127.0.0.1:0',
+      token: 'platform-config-token',
+      'socket-dir': join(dir, 's'),
+      'log-format': 'json',
+      'service-socket': join(dir, 'p.sock'),
+      adb: true,
+    });
     const platform = startDaemonProcess(['platform', '--config', file], cleanEnv({ HOME: dir }));
     expect(await platform.line('platform.started')).toMatchObject({ token: 'platform-config-token', tokenSource: 'config' });
+    expect(platform.lines().find((l) => l.event === 'config.loaded')).toMatchObject({ role: 'platform', ignoredKeys: ['service-socket', 'adb'] });
     expect(await platform.stop()).toBe(0);
+  });
+
+  it('a key no daemon command knows is still refused by each of them', async () => {
+    const file = writeConfig(join(dir, 'typo.json'), { 'servce-socket': join(dir, 'p.sock') });
+    for (const command of ['serve', 'proxy', 'platform']) {
+      const result = await runCli([command, '--config', file], { env: cleanEnv({ HOME: dir }) });
+      expect(result.code, command).toBe(2);
+      expect(result.stderr).toContain(`config file ${file}: "servce-socket": unknown option`);
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { applyConfigFile } from '../daemon-config.js';
-import { daemonSettings, PLATFORM_COMMAND_OPTIONS, PLATFORM_OPTIONS_HELP, platformSettings, OPTION_ENV } from '../daemon-options.js';
+import { daemonSettings, PLATFORM_COMMAND_OPTIONS, PLATFORM_OPTIONS_HELP, platformSettings, OPTION_ENV, SERVE_OPTIONS } from '../daemon-options.js';
 import { runPlatformDaemon } from '../run-daemon.js';
 
 export const platformCommand: Command = {
@@ -33,7 +33,7 @@ To also serve the data-proxy service apps use, run \`anbox-oob serve\` instead.`
       console.log(this.help);
       return 0;
     }
-    const input = applyConfigFile(flags, PLATFORM_COMMAND_OPTIONS, OPTION_ENV);
+    const input = applyConfigFile(flags, PLATFORM_COMMAND_OPTIONS, OPTION_ENV, process.env, SERVE_OPTIONS);
     const platform = platformSettings(input.values, process.env, input);
     return runPlatformDaemon(daemonSettings(input.values, input), platform);
   },

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { applyConfigFile } from '../daemon-config.js';
-import { DAEMON_OPTIONS, DAEMON_OPTIONS_HELP, daemonSettings, OPTION_ENV } from '../daemon-options.js';
+import { DAEMON_OPTIONS, DAEMON_OPTIONS_HELP, daemonSettings, OPTION_ENV, SERVE_OPTIONS } from '../daemon-options.js';
 import { runDataProxyDaemon } from '../run-daemon.js';
 
 export const proxyCommand: Command = {
@@ -23,7 +23,7 @@ Protocol: docs/protocol.md`,
       console.log(this.help);
       return 0;
     }
-    const input = applyConfigFile(flags, DAEMON_OPTIONS, OPTION_ENV);
+    const input = applyConfigFile(flags, DAEMON_OPTIONS, OPTION_ENV, process.env, SERVE_OPTIONS);
     return runDataProxyDaemon(daemonSettings(input.values, input), 'proxy');
   },
 };
