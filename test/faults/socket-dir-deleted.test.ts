@@ -85,6 +85,7 @@ async function deleteAndWatch(f: Fixture, channel: string, deletions = 1): Promi
   const cpuSeconds = (cpuTicks(f.daemon.pid) - ticksBefore) / CLOCK_TICKS_PER_SECOND;
   const during = f.daemon.logLines().slice(linesBefore);
 
+  console.info(`${f.daemon.child.spawnargs[2]}: ${cpuSeconds.toFixed(2)} s CPU over ${elapsedSeconds.toFixed(1)} s idle after the deletion (for information)`);
   expect(f.daemon.child.exitCode).toBeNull();
   expect(cpuSeconds, `CPU ${cpuSeconds} s over ${elapsedSeconds} s idle: spinning?`).toBeLessThan(elapsedSeconds * MAX_CPU_FRACTION);
   // Nothing logged over and over while the dir is missing (the rescan runs every second).
