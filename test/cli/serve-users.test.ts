@@ -3,7 +3,7 @@
  * uid (65534, through setpriv), with no device and no adb: the default paths work, the
  * human-readable banner says everything a person needs, a page channel reaches
  * `anbox-oob connect foo` run by the same user with no flags, and Ctrl-C (SIGINT) exits 0 with
- * every socket serve created gone.
+ * every socket serve created gone. With --adb and no adb installed it starts all the same.
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, statSync } from 'node:fs';
@@ -160,5 +160,22 @@ describe.each(cases)('serve with default paths: $name', ({ uid, setup }) => {
     expect(socketFilesUnder(runtime)).toEqual([]);
     expect(serve.plainOutput()).toContain('stopping');
     expect(serve.plainOutput()).not.toMatch(/\b(ERROR|FATAL)\b/);
+  });
+});
+
+describe('serve --adb with no adb installed, as uid 65534', () => {
+  it('starts anyway, says why adb reverse is pending, and stops cleanly', async () => {
+    const runtime = ownedDir('run-65534', NOBODY);
+    const env = cleanEnv({ HOME: ownedDir('home-65534', NOBODY), XDG_RUNTIME_DIR: runtime });
+    const missingAdb = join(dir, 'no-platform-tools', 'adb');
+    const serve = startDaemonProcess(['serve', '--adb', '--adb-path', missingAdb, '--listen', '127.0.0.1:0', '--log-format', 'json'], env, asUser(NOBODY));
+    const ready = await serve.line('serve.ready');
+    expect(ready.servicePath).toBe(join(runtime, 'anbox', 'data-proxy.sock'));
+    expect(await serve.line('adb.reverse.failure')).toMatchObject({ kind: 'adb-missing' });
+    const status = await cliAs(NOBODY, ['status'], env);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/adb reverse: pending: adb not found/);
+    expect(await serve.stop('SIGINT')).toBe(0);
+    expect(socketFilesUnder(runtime)).toEqual([]);
   });
 });
