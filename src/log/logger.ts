@@ -1,5 +1,6 @@
 import pino, { type Logger, type LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
+import { prettyLine } from './pretty-line.js';
 
 export type { Logger };
 
@@ -26,7 +27,17 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const usePretty = options.pretty ?? Boolean((fd === 1 ? process.stdout : process.stderr).isTTY);
   const base = { level, name: options.name ?? 'anbox-oob', base: { pid: process.pid } };
   if (usePretty) {
-    return pino(base, pretty({ destination: fd, sync: true, colorize: true, ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss.l' }));
+    // One line per event for people: fields the message already shows are not repeated (see pretty-line.ts).
+    const stream = pretty({
+      destination: fd,
+      sync: true,
+      colorize: true,
+      hideObject: true,
+      ignore: 'pid,hostname,name',
+      translateTime: 'HH:MM:ss.l',
+      messageFormat: (record, messageKey) => prettyLine(record, messageKey),
+    });
+    return pino(base, stream);
   }
   return pino(base, pino.destination({ fd, sync: true }));
 }
