@@ -198,3 +198,8 @@ function splitPoints(rng: Rng, length: number): number[] {
   for (let i = 0; i < count; i++) points.add(1 + rng.int(length - 1));
   return [...points].sort((a, b) => a - b);
 }
+
+/** A frame body as the daemon cases make them (valid or mutated), for the in-process codec fuzz. */
+export function fuzzedFrameBody(rng: Rng): Buffer {
+  return fuzzedBody(rng, rng.chance(0.1) ? 1 : 0).body;
+}
