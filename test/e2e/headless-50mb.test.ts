@@ -18,6 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { drained } from '../helpers/drained.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectWebClient, type WebClient, type WebClientCloseInfo } from '../../src/headless-client/web-client.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
@@ -48,31 +49,6 @@ afterAll(async () => {
   if (dir) removeTempDir(dir);
 });
 
-/** Resolves on 'drain'; rejects when the socket closes or fails first. */
-function drained(socket: Socket): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cleanup = () => {
-      socket.off('drain', onDrain);
-      socket.off('close', onClose);
-      socket.off('error', onError);
-    };
-    const onDrain = () => {
-      cleanup();
-      resolve();
-    };
-    const onClose = () => {
-      cleanup();
-      reject(new Error('the app connection closed while writing'));
-    };
-    const onError = (error: Error) => {
-      cleanup();
-      reject(error);
-    };
-    socket.on('drain', onDrain);
-    socket.on('close', onClose);
-    socket.on('error', onError);
-  });
-}
 
 describe('the headless client against the real platform', () => {
   it('moves 50 MB each way at once between the client and a socket connection, byte for byte (SHA-256)', async () => {

@@ -24,7 +24,8 @@ import { DataProxyClient } from '../../src/client/data-proxy-client.js';
 import { connectWebClient, type WebClient, type WebClientChannel, type WebClientCloseInfo } from '../../src/headless-client/web-client.js';
 import { startDaemon, type DaemonHandle } from '../helpers/daemon.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
-import { drained, MB, MiB, SOAK, size, waitFor } from './helpers.js';
+import { drained } from '../helpers/drained.js';
+import { MB, MiB, SOAK, size, waitFor } from './helpers.js';
 
 const TOKEN = 'load-throughput-token';
 const CHANNELS = ['load0', 'load1', 'load2', 'load3', 'load4'];
