@@ -183,9 +183,11 @@ describe('codec fuzz', () => {
         }
         if (!tooLarge && decoder.bufferedBytes !== at - consumed) throw new Error(`bufferedBytes ${decoder.bufferedBytes}, expected ${at - consumed}`);
       }
-      // What the decoder returned is exactly a prefix of the frames written, in order.
-      for (let i = 0; i < out.length; i++) {
-        if (!out[i]!.equals(stream.subarray(0, 0).length === 0 && i < bodies.length ? bodies[i]! : Buffer.alloc(0))) throw new Error(`frame ${i} came out changed`);
+      // What the decoder returned is exactly the stream's frames, in order, byte for byte.
+      for (let i = 0, pos = 0; i < out.length; i++) {
+        const body = out[i]!;
+        if (stream.readUInt32LE(pos) !== body.length || !body.equals(stream.subarray(pos + 4, pos + 4 + body.length))) throw new Error(`frame ${i} came out changed`);
+        pos += 4 + body.length;
       }
       const firstTooLarge = bodies.findIndex((b) => b.length > max);
       if (firstTooLarge !== -1) {
