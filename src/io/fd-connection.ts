@@ -146,7 +146,11 @@ export class FdConnection {
   private onPoll(status: number, events: number): void {
     if (this.closed) return;
     if (status < 0) {
-      this.fail(status);
+      // A peer that answers and closes without reading what we sent leaves our socket with
+      // ECONNRESET pending (EPOLLERR) while its answer still sits in our receive queue; recvmsg
+      // returns queued bytes before the error, so read them out before reporting the failure.
+      if (this.reading) this.readUntilError();
+      if (!this.closed) this.fail(status);
       return;
     }
     if (events & native.PollEvent.WRITABLE) this.drainQueue();
@@ -169,6 +173,23 @@ export class FdConnection {
       // A short read usually means the socket is drained; polling is level-triggered, so if not,
       // the next loop turn comes back here. Saves an EAGAIN recvmsg per message.
       if (result.bytes < this.readBuffer.length) return;
+    }
+  }
+
+  /** Reads until recvmsg fails or reports EOF (then the connection is closed); only on a poll error. */
+  private readUntilError(): void {
+    while (!this.closed) {
+      const result = native.recvmsg(this.fdValue, this.readBuffer);
+      if (typeof result === 'number') {
+        // EAGAIN: nothing queued after all; the caller reports the poll error.
+        if (result !== -errno.EAGAIN) this.fail(result);
+        return;
+      }
+      if (result.bytes === 0 && result.fds.length === 0) {
+        this.fail(0);
+        return;
+      }
+      this.handlers.onData(Buffer.from(this.readBuffer.subarray(0, result.bytes)), result.fds);
     }
   }
 
