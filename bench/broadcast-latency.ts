@@ -69,8 +69,8 @@ export const broadcastLatency: Benchmark = {
     const dir = context.makeTempDir('anbox-oob-bcast-');
     context.progress(`broadcast latency: windows ${s.windows.join(', ')} ms; ${s.n} pairs (receiver), ${s.hookN} pairs (hook) each; temp dir ${dir}`);
     const hookScript = join(dir, 'hook.sh');
-    // $1 = the log (a fixed --broadcast-hook-arg), then the event and the names.
-    writeFileSync(hookScript, '#!/bin/bash\nprintf \'%s %s %s\\n\' "$EPOCHREALTIME" "$2" "$3" >> "$1"\n');
+    // $1 = the log (a fixed --broadcast-hook-arg), then the event, "--" and the names.
+    writeFileSync(hookScript, '#!/bin/bash\nprintf \'%s %s %s\\n\' "$EPOCHREALTIME" "$2" "$4" >> "$1"\n');
     chmodSync(hookScript, 0o755);
 
     const results: Measured[] = [];

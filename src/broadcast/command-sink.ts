@@ -10,7 +10,7 @@ export interface CommandSinkOptions {
   logger: Logger;
   /** The executable (--broadcast-hook): a path, or a name looked up on PATH. Never run through a shell. */
   command: string;
-  /** Fixed arguments placed before the event and the names. */
+  /** Fixed arguments placed before the event, "--" and the names. */
   args?: readonly string[];
   /** Kill the hook (SIGKILL) after this long; the broadcast is then a failure. */
   timeoutMs?: number;
@@ -24,7 +24,9 @@ export interface CommandSinkOptions {
  * The broadcast hook: for people who deliver broadcasts some other way than adb.
  *
  * For every broadcast it runs, without a shell,
- *   COMMAND [ARGS…] <created|destroyed> <name>…
+ *   COMMAND [ARGS…] <created|destroyed> -- <name>…
+ * ("--" ends the options: a channel name may start with "-", e.g. "-rf" or "--help", and must
+ * reach the hook as an operand, never as an option; getopt, argparse and most tools honour it)
  * with these environment variables added:
  *   ANBOX_OOB_ACTION     com.canonical.anbox.BROADCAST_DATA_CHANNELS_STATUS
  *   ANBOX_OOB_EVENT      created | destroyed
@@ -57,7 +59,7 @@ export class CommandSink implements BroadcastSink {
   }
 
   deliver(broadcast: ChannelBroadcast): Promise<DeliveryResult> {
-    const args = [...this.#args, broadcast.event, ...broadcast.names];
+    const args = [...this.#args, broadcast.event, '--', ...broadcast.names];
     const env: NodeJS.ProcessEnv = {
       ...this.#env,
       ANBOX_OOB_ACTION: CHANNEL_STATUS_ACTION,

@@ -35,9 +35,10 @@ created|destroyed and data-channel-names), sent when webrtc_data_* sockets appea
   --broadcast-component P/C   an explicit target, this (-n) or --receiver-include-background
   --receiver-include-background   set FLAG_RECEIVER_INCLUDE_BACKGROUND
   --user USER             am's --user (an id, current or all)
-  --broadcast-hook CMD    also run CMD [ARGS] <created|destroyed> <name>... per broadcast, without a
-                          shell; env ANBOX_OOB_EVENT, ANBOX_OOB_CHANNELS (a,b), ANBOX_OOB_SEQUENCE,
-                          ANBOX_OOB_ACTION, ANBOX_OOB_TIMESTAMP; one JSON line on stdin
+  --broadcast-hook CMD    also run CMD [ARGS] <created|destroyed> -- <name>... per broadcast, without
+                          a shell ("--" because a name may start with "-"); env ANBOX_OOB_EVENT,
+                          ANBOX_OOB_CHANNELS (a,b), ANBOX_OOB_SEQUENCE, ANBOX_OOB_ACTION,
+                          ANBOX_OOB_TIMESTAMP; one JSON line on stdin
   --broadcast-hook-arg ARG  a fixed argument for the hook, before the event (repeatable)
   --broadcast-window MS   changes this close together make one broadcast per event (default ${BATCH_WINDOW_DEFAULT_MS})
   --receivers-dir DIR     local receivers: every Unix datagram socket bound here gets each broadcast

@@ -58,9 +58,13 @@ export async function startChannelBroadcasts(
   log: Logger,
   platformStatus?: () => Record<string, unknown> | undefined,
   reverse?: AdbReverse,
+  allowSharedDir = false,
 ): Promise<{ close(): Promise<void> }> {
   const startedAt = Date.now();
-  const sinks: BroadcastSink[] = [new LocalReceiversSink({ dir: settings.receiversDir, log })];
+  const local = new LocalReceiversSink({ dir: settings.receiversDir, log, allowSharedDir });
+  // A receivers dir someone else controls stops the start (it is made later, when missing).
+  local.checkDirectory();
+  const sinks: BroadcastSink[] = [local];
   let adbSink: TimedSink | undefined;
   if (settings.adb) {
     adbSink = new TimedSink(new AdbSink({ logger: log, serial: settings.adb.serial, adbPath: settings.adb.adbPath, target: settings.adb.target }));

@@ -5,6 +5,7 @@ import { resolveRuntimePaths, SERVICE_SOCKET_ENV, SOCKET_DIR_ENV, type RuntimePa
 import { createLogger, LOG_LEVELS, type Logger } from '../log/logger.js';
 import { TOKEN_ENV } from '../platform/auth.js';
 import { DEFAULT_LISTEN, type ListenAddress } from '../platform/listen-address.js';
+import { CHANNEL_SOCKET_MODES, DEFAULT_CHANNEL_SOCKET_MODE, formatMode } from '../platform/bridge/channel-socket-mode.js';
 import { BROADCAST_HELP, BROADCAST_OPTIONS, broadcastSettings, type BroadcastSettings } from './broadcast-options.js';
 import { parseUid, UsageError } from './command.js';
 import type { OptionSource } from './config-file.js';
@@ -16,6 +17,7 @@ export const LISTEN_ENV = 'ANBOX_OOB_LISTEN';
 export const COMMON_DAEMON_OPTIONS = {
   config: { type: 'string' },
   'socket-dir': { type: 'string' },
+  'allow-shared-dir': { type: 'boolean' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -34,6 +36,7 @@ export const PLATFORM_OPTIONS = {
   token: { type: 'string' },
   stun: { type: 'string', multiple: true },
   binary: { type: 'boolean' },
+  'channel-socket-mode': { type: 'string' },
 } as const;
 
 /**
@@ -58,7 +61,10 @@ export const SERVE_OPTIONS = { ...COMMON_DAEMON_OPTIONS, ...PROXY_OPTIONS, ...PL
 
 const SOCKET_DIR_HELP = `  --socket-dir DIR        where the platform's webrtc_data_<name> channel sockets are
                           (env ${SOCKET_DIR_ENV}; default $XDG_RUNTIME_DIR/anbox/sockets, else
-                          /run/user/<uid>/anbox/sockets when writable, else <tmp>/anbox-oob-<uid>/sockets)`;
+                          /run/user/<uid>/anbox/sockets when writable, else <tmp>/anbox-oob-<uid>/sockets)
+  --allow-shared-dir      use a socket dir, service socket directory or receivers dir that another
+                          uid owns or that group/others may write (logged as a warning); without it
+                          such a directory, or one reached through a symlink, stops the start`;
 
 const PROXY_HELP = `  --service-socket PATH   the daemon's IPC socket, created with mode 0660
                           (env ${SERVICE_SOCKET_ENV}; default data-proxy.sock in the same anbox directory)
@@ -73,7 +79,11 @@ const PLATFORM_HELP = `  --listen HOST:PORT      where the gateway, the signalin
                           stun:HOST[:PORT] or turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp];
                           none needed on one machine or a LAN
   --binary                send socket data to the browser as binary messages only (default: text
-                          when the bytes are valid UTF-8, else binary)`;
+                          when the bytes are valid UTF-8, else binary)
+  --channel-socket-mode M mode of the webrtc_data_<name> sockets: 0600 (default: only this user and
+                          root connect directly; other uids go through the data-proxy daemon and its
+                          --allow-uid list), 0660 (the socket dir's group connects directly too,
+                          past the allow-list), 0666 (every uid that can enter the socket dir)`;
 
 const CONFIG_HELP = `  --config FILE           read options from this JSON file (env ${CONFIG_ENV}; default
                           $XDG_CONFIG_HOME/anbox-oob/config.json, else ~/.config/anbox-oob/config.json,
@@ -141,6 +151,8 @@ ${envHelp({ platform: true, proxy: true })}`;
 
 export interface DaemonSettings {
   paths: RuntimePaths;
+  /** --allow-shared-dir: directories owned or writable by others are used with a warning. */
+  allowSharedDir: boolean;
   allowUids: number[];
   log: Logger;
   broadcasts: BroadcastSettings;
@@ -164,6 +176,7 @@ function origin(name: string, source: OptionSource | undefined, origins: OptionO
 export function daemonSettings(
   values: {
     'socket-dir'?: string;
+    'allow-shared-dir'?: boolean;
     'service-socket'?: string;
     'allow-uid'?: string[];
     'log-level'?: string;
@@ -185,6 +198,7 @@ export function daemonSettings(
   if (sources['service-socket'] === 'config') paths.servicePathSource = 'config';
   return {
     paths,
+    allowSharedDir: values['allow-shared-dir'] ?? false,
     allowUids: (values['allow-uid'] ?? []).map(parseUid),
     broadcasts: broadcastSettings(values),
     log: createLogger({ level, pretty: format === undefined ? undefined : format === 'pretty' }),
@@ -200,6 +214,8 @@ export interface PlatformSettings {
   tokenSource: 'flag' | 'env' | 'config' | 'generated';
   stunUrls: string[];
   binary: boolean;
+  /** --channel-socket-mode, one of CHANNEL_SOCKET_MODES. */
+  channelSocketMode: number;
 }
 
 /**
@@ -207,7 +223,7 @@ export interface PlatformSettings {
  * `values` by applyConfigFile, `origins` telling which), which wins over the defaults.
  */
 export function platformSettings(
-  values: { listen?: string; token?: string; stun?: string[]; binary?: boolean },
+  values: { listen?: string; token?: string; stun?: string[]; binary?: boolean; 'channel-socket-mode'?: string },
   env: NodeJS.ProcessEnv = process.env,
   origins: OptionOrigins = NO_ORIGINS,
 ): PlatformSettings {
@@ -227,7 +243,19 @@ export function platformSettings(
   if (token !== undefined && (token.length === 0 || /\s/.test(token))) {
     throw new UsageError(`the token (${origin('token', tokenSource === 'generated' ? undefined : tokenSource, origins)}) must be non-empty and contain no whitespace`);
   }
-  return { listen, token, tokenSource, stunUrls: values.stun ?? [], binary: values.binary ?? false };
+  const modeText = values['channel-socket-mode'];
+  const channelSocketMode = modeText === undefined ? DEFAULT_CHANNEL_SOCKET_MODE : parseChannelSocketMode(modeText, origin('channel-socket-mode', sources['channel-socket-mode'], origins));
+  return { listen, token, tokenSource, stunUrls: values.stun ?? [], binary: values.binary ?? false, channelSocketMode };
+}
+
+/** `0600`, `600`, `0o600` (octal, as chmod takes it): one of CHANNEL_SOCKET_MODES. */
+export function parseChannelSocketMode(value: string, what = '--channel-socket-mode'): number {
+  const digits = /^(?:0o?)?([0-7]{3})$/.exec(value.trim());
+  const mode = digits ? parseInt(digits[1]!, 8) : NaN;
+  if (!CHANNEL_SOCKET_MODES.includes(mode)) {
+    throw new UsageError(`${what} takes ${CHANNEL_SOCKET_MODES.map(formatMode).join(', ')} (octal), not "${value}"`);
+  }
+  return mode;
 }
 
 /** `PORT`, `HOST:PORT` or `[IPV6]:PORT`. */

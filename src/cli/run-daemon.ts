@@ -1,6 +1,7 @@
 import { ListenError } from '../io/unix-listener.js';
 import type { Logger } from '../log/logger.js';
 import type { Platform } from '../platform/platform.js';
+import { formatMode } from '../platform/bridge/channel-socket-mode.js';
 import { DataProxyServer } from '../service/data-proxy-server.js';
 import { EXIT_FAILURE, EXIT_OK } from './command.js';
 import { startAdbReverse, startChannelBroadcasts } from './daemon-broadcasts.js';
@@ -78,7 +79,7 @@ async function startProxy(
   const { paths } = settings;
   let server: DataProxyServer;
   try {
-    server = DataProxyServer.start({ servicePath: paths.servicePath, socketDir: paths.socketDir, allowUids: settings.allowUids, log });
+    server = DataProxyServer.start({ servicePath: paths.servicePath, socketDir: paths.socketDir, allowUids: settings.allowUids, allowSharedDir: settings.allowSharedDir, log });
   } catch (error) {
     const message = error instanceof ListenError || error instanceof Error ? error.message : String(error);
     throw new StartFailure({ event: 'daemon.start_failed', servicePath: paths.servicePath }, message);
@@ -101,7 +102,7 @@ async function startProxy(
   const reverse = startAdbReverse(paths.servicePath, settings.broadcasts, log);
   let broadcasts: { close(): Promise<void> };
   try {
-    broadcasts = await startChannelBroadcasts(server, paths.socketDir, settings.broadcasts, log, platformStatus, reverse);
+    broadcasts = await startChannelBroadcasts(server, paths.socketDir, settings.broadcasts, log, platformStatus, reverse, settings.allowSharedDir);
   } catch (error) {
     await reverse?.close();
     await server.close();
@@ -135,6 +136,8 @@ async function startPlatform(
       token: options.token,
       stunUrls: options.stunUrls,
       binary: options.binary,
+      channelSocketMode: options.channelSocketMode,
+      allowSharedDir: settings.allowSharedDir,
       log,
     });
   } catch (error) {
@@ -159,6 +162,7 @@ async function startPlatform(
       socketDir: settings.paths.socketDir,
       stunServers: options.stunUrls,
       binary: options.binary,
+      channelSocketMode: formatMode(options.channelSocketMode),
     },
     `WebRTC platform: page ${platform.pageUrl} ; gateway ${platform.url} ; token ${platform.token} (${source}); channel sockets in ${settings.paths.socketDir}`,
   );

@@ -39,6 +39,10 @@ export interface PeerSessionOptions {
   apiVersion: 1 | 2;
   socketDir: string;
   binary: boolean;
+  /** Mode of the channel sockets (--channel-socket-mode). */
+  channelSocketMode: number;
+  /** --allow-shared-dir, for the socket dir's checks when a channel opens. */
+  allowSharedDir: boolean;
   /** node-datachannel's iceServers (`stun:…`, `turn:user:pass@…`). */
   iceServers: string[];
   log: Logger;
@@ -348,7 +352,15 @@ export class PeerSession {
     const log = this.log.child({ channel: name });
     const channel: BridgedChannel = { name, dc, log, bridge: undefined, opening: Promise.resolve(undefined), closing: undefined, pending: [], pendingBytes: 0 };
     this.channels.set(name, channel);
-    channel.opening = ChannelBridge.open({ socketDir: this.options.socketDir, name, port: new NodeDataChannelPort(dc), binary: this.options.binary, log }).then(
+    channel.opening = ChannelBridge.open({
+      socketDir: this.options.socketDir,
+      name,
+      port: new NodeDataChannelPort(dc),
+      binary: this.options.binary,
+      socketMode: this.options.channelSocketMode,
+      allowSharedDir: this.options.allowSharedDir,
+      log,
+    }).then(
       (bridge) => {
         if (channel.closing || this.ended) return bridge; // closeChannel() closes it
         channel.bridge = bridge;

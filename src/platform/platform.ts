@@ -4,7 +4,8 @@ import type { Duplex } from 'node:stream';
 import nodeDataChannel from 'node-datachannel';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../log/logger.js';
-import { ensureSocketDirectory } from '../service/directories.js';
+import { ensureTrustedDirectory, UnsafeDirectoryError } from '../io/trusted-directory.js';
+import { DEFAULT_CHANNEL_SOCKET_MODE } from './bridge/channel-socket-mode.js';
 import { generateSecret, generateSessionId, generateToken, secretsEqual } from './auth.js';
 import { createGatewayHandler, type GatewayHost } from './gateway.js';
 import { errorResponse, reasonPhrase, type GatewaySessionMetadata, type GatewayStunServer } from './gateway-responses.js';
@@ -31,6 +32,10 @@ export interface PlatformOptions {
   stunUrls?: string[];
   /** Send everything to the browser as binary messages. */
   binary?: boolean;
+  /** Mode of every channel socket (--channel-socket-mode); default DEFAULT_CHANNEL_SOCKET_MODE (0600). */
+  channelSocketMode?: number;
+  /** --allow-shared-dir: a socket dir owned or writable by others is used, with a warning. */
+  allowSharedDir?: boolean;
   log: Logger;
   /** The page's directory; default `<package root>/src/web`. */
   webDir?: string;
@@ -153,9 +158,11 @@ export class Platform {
     const listen = options.listen ?? DEFAULT_LISTEN;
     const ice = resolveIceServers(options.stunUrls ?? []);
     try {
-      const warning = ensureSocketDirectory(options.socketDir, 0o750);
-      if (warning) options.log.warn({ event: 'platform.insecure_directory', dir: warning.dir }, warning.message);
+      for (const warning of ensureTrustedDirectory(options.socketDir, 0o750, { what: 'socket dir', flag: '--socket-dir', allowShared: options.allowSharedDir })) {
+        options.log.warn({ event: 'platform.insecure_directory', dir: warning.dir, problem: warning.problem }, warning.message);
+      }
     } catch (error) {
+      if (error instanceof UnsafeDirectoryError) throw new PlatformStartError(error.message);
       throw new PlatformStartError(`cannot use socket directory ${options.socketDir}: ${error instanceof Error ? error.message : String(error)}`);
     }
     const token = options.token === undefined ? { value: generateToken(), generated: true } : { value: options.token, generated: false };
@@ -327,6 +334,8 @@ export class Platform {
         apiVersion,
         socketDir: this.socketDir,
         binary: this.options.binary ?? false,
+        channelSocketMode: this.options.channelSocketMode ?? DEFAULT_CHANNEL_SOCKET_MODE,
+        allowSharedDir: this.options.allowSharedDir ?? false,
         iceServers: this.iceServers,
         log: this.log,
         emit: (event) => this.emit(event),

@@ -4,7 +4,7 @@ import * as native from '../native/addon.js';
 import type { Logger } from '../log/logger.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../wire/framing.js';
 import type { PeerCredentials } from './binder-service.js';
-import { ensureSocketDirectory } from './directories.js';
+import { ensureTrustedDirectory } from '../io/trusted-directory.js';
 import { Dispatcher } from './dispatcher.js';
 import { DataProxyService } from './data-proxy-service.js';
 import { IpcSession } from './ipc-session.js';
@@ -18,6 +18,8 @@ export interface DataProxyServerOptions {
   allowUids?: Iterable<number>;
   log: Logger;
   maxFrameBytes?: number;
+  /** --allow-shared-dir: directories owned or writable by others are used, with a warning. */
+  allowSharedDir?: boolean;
 }
 
 export interface DataProxyStats {
@@ -54,12 +56,14 @@ export class DataProxyServer {
     this.dispatcher = new Dispatcher(this.allowedUids);
     this.dispatcher.register(new ServiceManager(this.dispatcher));
     this.dispatcher.register(new DataProxyService(options.socketDir));
-    for (const [dir, mode] of [
-      [dirname(options.servicePath), 0o755],
-      [options.socketDir, 0o750],
+    // Throws UnsafeDirectoryError (src/io/trusted-directory.ts) when a directory cannot be trusted.
+    for (const [dir, mode, what, flag] of [
+      [dirname(options.servicePath), 0o755, "service socket's directory", '--service-socket'],
+      [options.socketDir, 0o750, 'socket dir', '--socket-dir'],
     ] as const) {
-      const warning = ensureSocketDirectory(dir, mode);
-      if (warning) this.log.warn({ event: 'daemon.insecure_directory', dir: warning.dir }, warning.message);
+      for (const warning of ensureTrustedDirectory(dir, mode, { what, flag, allowShared: options.allowSharedDir })) {
+        this.log.warn({ event: 'daemon.insecure_directory', dir: warning.dir, problem: warning.problem }, warning.message);
+      }
     }
     this.listener = new UnixListener({
       path: options.servicePath,

@@ -62,7 +62,7 @@ describe('ChannelBroadcasts: socket dir → batcher → adb and hook', () => {
     const adbSeen = fake.commands.map((c) => shellWords(c.command)).map((w) => `${w[6]} ${w[9]}`);
     expect(adbSeen).toEqual(['created one,two', 'created three', 'destroyed three']);
     await waitFor(() => readFileSync(hookLog, 'utf8').trim().split('\n').length === 3, 'three hook runs');
-    expect(readFileSync(hookLog, 'utf8').trim().split('\n')).toEqual(['1 created one two', '2 created three', '3 destroyed three']);
+    expect(readFileSync(hookLog, 'utf8').trim().split('\n')).toEqual(['1 created -- one two', '2 created -- three', '3 destroyed -- three']);
     expect(formed.map((b) => b.sequence)).toEqual([1, 2, 3]);
     const recent = broadcasts.recent();
     expect(recent.map((r) => r.results.map((x) => `${x.sink}:${x.ok}`).sort())).toEqual([

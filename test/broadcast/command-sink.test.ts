@@ -39,7 +39,7 @@ describe('CommandSink (--broadcast-hook)', () => {
     expect(COMMAND_SINK_DEFAULTS.timeoutMs).toBe(10_000);
   });
 
-  it('passes the event and names as arguments after the fixed ones, the details as environment and stdin', async () => {
+  it('passes the event, "--" and the names as arguments after the fixed ones, the details as environment and stdin', async () => {
     const out = join(dir, 'out');
     const hook = script(
       'hook',
@@ -54,6 +54,7 @@ describe('CommandSink (--broadcast-hook)', () => {
     expect(lines).toEqual([
       'arg=fixed arg',
       'arg=created',
+      'arg=--',
       'arg=foo',
       'arg=bar.baz',
       'event=created',
@@ -69,7 +70,7 @@ describe('CommandSink (--broadcast-hook)', () => {
     const out = join(dir, 'literal');
     const hook = script('hook', `printf '%s|' "$@" > "${out}"`);
     expect((await makeSink(hook, ['$(id)', ';', '*']).deliver(BROADCAST)).ok).toBe(true);
-    expect(readFileSync(out, 'utf8')).toBe('$(id)|;|*|created|foo|bar.baz|');
+    expect(readFileSync(out, 'utf8')).toBe('$(id)|;|*|created|--|foo|bar.baz|');
   });
 
   it('a non-zero exit is a failure carrying the end of stderr', async () => {

@@ -155,7 +155,7 @@ describe('the protocol page (written from the protocol description) in Chromium,
 
     const path = await waitForSocket('foo');
     expect(statSync(path).isSocket()).toBe(true);
-    expect(statSync(path).mode & 0o777).toBe(0o660);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(channelSockets(socketDir)).toEqual(['foo']);
     const socat = Socat.connect(path);
 

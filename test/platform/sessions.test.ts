@@ -42,13 +42,13 @@ async function app(name: string): Promise<AppConnection> {
 const socketPath = (name: string) => join(h.socketDir, `webrtc_data_${name}`);
 
 describe('a session with API version 2 (the SDK default)', () => {
-  it('opens foo as webrtc_data_foo (mode 0660) and carries data both ways; control is not bridged', async () => {
+  it('opens foo as webrtc_data_foo (mode 0600, the default) and carries data both ways; control is not bridged', async () => {
     const client = await connectClient(['foo']);
     const opened = await h.waitForEvent('channel-open', (e) => e.channel === 'foo');
     expect(opened.path).toBe(socketPath('foo'));
     await client.channel('foo').opened;
     expect(statSync(socketPath('foo')).isSocket()).toBe(true);
-    expect(statSync(socketPath('foo')).mode & 0o777).toBe(0o660);
+    expect(statSync(socketPath('foo')).mode & 0o777).toBe(0o600);
     expect(existsSync(socketPath('control'))).toBe(false);
 
     const a = await app('foo');

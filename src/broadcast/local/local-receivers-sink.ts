@@ -1,7 +1,8 @@
-import { lstat, mkdir, readdir, unlink } from 'node:fs/promises';
+import { lstat, readdir, unlink } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../log/logger.js';
+import { checkTrustedDirectory, ensureTrustedDirectory, type DirectoryPolicy, type DirectoryWarning } from '../../io/trusted-directory.js';
 import type { BroadcastSink, ChannelBroadcast, DeliveryResult } from '../types.js';
 import { encodeChannelStatusIntent } from './intent-codec.js';
 import { RECEIVERS_DIR_MODE } from './receivers-dir.js';
@@ -16,6 +17,8 @@ export interface LocalReceiversSinkOptions {
   dir: string;
   /** Gone receivers at debug, busy ones and failures at warn. Default: silent. */
   log?: Logger;
+  /** --allow-shared-dir: a directory owned or writable by others is used, with a warning. */
+  allowSharedDir?: boolean;
 }
 
 /** How one broadcast fared at the local receivers. */
@@ -75,12 +78,39 @@ export class LocalReceiversSink implements BroadcastSink {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private warnedDir: string | undefined;
+  private readonly allowSharedDir: boolean;
+  /** --allow-shared-dir warnings already logged (once each, not per broadcast). */
+  private readonly warnedShared = new Set<string>();
   /** Receivers that missed the last broadcast because their queue was full. */
   private busy = new Set<string>();
 
   constructor(options: LocalReceiversSinkOptions) {
     this.dir = options.dir;
     this.log = options.log;
+    this.allowSharedDir = options.allowSharedDir ?? false;
+  }
+
+  /**
+   * Throws UnsafeDirectoryError when the directory exists and cannot be trusted (another uid owns
+   * it, group or others may write it, it is a symlink: whoever controls it could put their own
+   * socket in place of a receiver's and read every broadcast). A missing directory is fine.
+   * Delivery checks again every time (and makes the directory when missing).
+   */
+  checkDirectory(): void {
+    const result = checkTrustedDirectory(this.dir, this.policy());
+    if (result !== 'missing') this.warnShared(result);
+  }
+
+  private policy(): DirectoryPolicy {
+    return { what: 'receivers dir', flag: '--receivers-dir', allowShared: this.allowSharedDir };
+  }
+
+  private warnShared(warnings: readonly DirectoryWarning[]): void {
+    for (const warning of warnings) {
+      if (this.warnedShared.has(warning.message)) continue;
+      this.warnedShared.add(warning.message);
+      this.log?.warn({ event: 'daemon.insecure_directory', dir: warning.dir, problem: warning.problem }, warning.message);
+    }
   }
 
   /** Sends the broadcast to every receiver. Never throws; concurrent calls run one after another. */
@@ -168,20 +198,23 @@ export class LocalReceiversSink implements BroadcastSink {
     return this.result(ok, describe(counts, missed, failures, ignored), counts);
   }
 
-  /** Names of the sockets in the directory, sorted; creates the directory when missing. */
+  /**
+   * Names of the sockets in the directory, sorted; creates the directory when missing. Throws
+   * (the delivery fails, naming the reason) when the directory cannot be trusted: checked on every
+   * delivery, since it may have been replaced since the start.
+   */
   private async listSockets(): Promise<string[]> {
-    let entries;
-    try {
-      entries = await readdir(this.dir, { withFileTypes: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      await mkdir(this.dir, { recursive: true, mode: RECEIVERS_DIR_MODE });
+    const existing = checkTrustedDirectory(this.dir, this.policy());
+    if (existing === 'missing') {
+      this.warnShared(ensureTrustedDirectory(this.dir, RECEIVERS_DIR_MODE, this.policy()));
       if (this.warnedDir !== this.dir) {
         this.warnedDir = this.dir;
         this.log?.info({ event: 'broadcast.local.dir_created', dir: this.dir }, 'created the local receivers directory');
       }
       return [];
     }
+    this.warnShared(existing);
+    const entries = await readdir(this.dir, { withFileTypes: true });
     // Dirent types come from d_type, or from lstat where the file system has none.
     return entries
       .filter((entry) => entry.isSocket())

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureTrustedDirectory, type DirectoryWarning } from '../../io/trusted-directory.js';
 import { decodeChannelStatusIntent, IntentCodecError, type ReceivedBroadcast } from './intent-codec.js';
 import { RECEIVERS_DIR_MODE, resolveReceiversDir } from './receivers-dir.js';
 import { bindDatagramSocket, closeDatagramSocket, createDatagramSocket, errnoName, fitsSocketPath, type UnixDgramSocket } from './unix-dgram.js';
@@ -17,11 +18,15 @@ export interface ListenForBroadcastsOptions {
   onBroadcast(broadcast: ReceivedBroadcast): void;
   /** Undecodable datagrams (IntentCodecError) and socket errors; the listener keeps listening. Default: ignored. */
   onError?(error: Error): void;
+  /** Use a directory another uid owns or group/others may write (--allow-shared-dir); see directoryWarnings. */
+  allowSharedDir?: boolean;
 }
 
 export interface BroadcastListener {
   /** The bound socket's path. */
   readonly path: string;
+  /** What allowSharedDir let through (empty without it), for the caller to show. */
+  readonly directoryWarnings: readonly string[];
   /** Closes the socket and unlinks its file. Idempotent. */
   close(): Promise<void>;
 }
@@ -47,10 +52,13 @@ const NAME_ATTEMPTS = 5;
 export async function listenForBroadcasts(options: ListenForBroadcastsOptions): Promise<BroadcastListener> {
   const dir = options.dir ?? resolveReceiversDir().dir;
   const onError = options.onError ?? (() => undefined);
+  // The same checks as the daemon's (src/io/trusted-directory.ts): in a directory someone else
+  // controls, they could take our socket's place or read what is meant for us.
+  let warnings: DirectoryWarning[];
   try {
-    mkdirSync(dir, { recursive: true, mode: RECEIVERS_DIR_MODE });
+    warnings = ensureTrustedDirectory(dir, RECEIVERS_DIR_MODE, { what: 'receivers dir', flag: '--receivers-dir', allowShared: options.allowSharedDir });
   } catch (error) {
-    throw new ReceiverError('DIRECTORY_UNUSABLE', `cannot create the receivers directory ${dir}: ${(error as Error).message}`);
+    throw new ReceiverError('DIRECTORY_UNUSABLE', (error as Error).message);
   }
 
   for (let attempt = 1; ; attempt++) {
@@ -75,7 +83,7 @@ export async function listenForBroadcasts(options: ListenForBroadcastsOptions): 
       // A file system without modes for sockets: the directory's mode protects it.
     }
     socket.on('error', (error) => onError(new Error(`receiver socket ${path}: ${errnoName(error.code)}`)));
-    return makeListener(socket, path);
+    return makeListener(socket, path, warnings.map((w) => w.message));
   }
 }
 
@@ -100,10 +108,11 @@ function onDatagram(buf: Buffer, onBroadcast: (broadcast: ReceivedBroadcast) => 
   }
 }
 
-function makeListener(socket: UnixDgramSocket, path: string): BroadcastListener {
+function makeListener(socket: UnixDgramSocket, path: string, directoryWarnings: readonly string[]): BroadcastListener {
   let closing: Promise<void> | undefined;
   return {
     path,
+    directoryWarnings,
     close() {
       closing ??= (async () => {
         // Unlink first: from then on the daemon sees ENOENT, never a stale file to clean up.

@@ -5,7 +5,8 @@ import { channelSocketPath } from '../../channels/channel-name.js';
 import { ListenError, removeStaleSocket } from '../../io/unix-listener.js';
 import type { Logger } from '../../log/logger.js';
 import * as native from '../../native/addon.js';
-import { ensureSocketDirectory } from '../../service/directories.js';
+import { ensureTrustedDirectory } from '../../io/trusted-directory.js';
+import { CHANNEL_SOCKET_MODES, DEFAULT_CHANNEL_SOCKET_MODE, formatMode } from './channel-socket-mode.js';
 import type { DataChannelPort } from './data-channel-port.js';
 import { effectiveMaxMessageSize, messageByteLength, Utf8Chunker, type BrowserMessage } from './utf8-chunker.js';
 
@@ -70,8 +71,7 @@ export const DEFAULT_LOW_WATER_MARK = 256 * 1024;
 export const DEFAULT_OVERFLOW_AFTER_MS = 1000;
 export const DEFAULT_GRACE_MS = 1000;
 export const DEFAULT_CARRY_FLUSH_MS = 20;
-/** File mode of the channel socket. */
-export const CHANNEL_SOCKET_MODE = 0o660;
+export { CHANNEL_SOCKET_MODES, DEFAULT_CHANNEL_SOCKET_MODE } from './channel-socket-mode.js';
 const BACKPRESSURE_POLL_MS = 250;
 
 export interface ChannelBridgeOptions {
@@ -81,6 +81,10 @@ export interface ChannelBridgeOptions {
   port: DataChannelPort;
   /** Send everything to the browser as binary messages (`--binary`). */
   binary?: boolean;
+  /** File mode of the socket, one of CHANNEL_SOCKET_MODES; default DEFAULT_CHANNEL_SOCKET_MODE (0600). */
+  socketMode?: number;
+  /** --allow-shared-dir: the socket dir's owner and writability problems are logged, not refused. */
+  allowSharedDir?: boolean;
   log: Logger;
   /** Bound of browser → socket data held in memory (see above; twice this is the hard limit). Default 8 MiB. */
   maxBufferedToSocketBytes?: number;
@@ -222,12 +226,14 @@ export class ChannelBridge {
   static async open(options: ChannelBridgeOptions): Promise<ChannelBridge> {
     const path = channelSocketPath(options.socketDir, options.name);
     const limits = checkLimits(options);
-    ensureSocketDirExists(options.socketDir, options.log);
+    const mode = options.socketMode ?? DEFAULT_CHANNEL_SOCKET_MODE;
+    if (!CHANNEL_SOCKET_MODES.includes(mode)) throw new RangeError(`socketMode must be one of ${CHANNEL_SOCKET_MODES.map(formatMode).join(', ')}, got ${formatMode(mode)}`);
+    ensureTrustedSocketDir(options.socketDir, options.log, options.allowSharedDir ?? false);
     removeStaleSocket(path);
-    // umask before bind: the file is created 0660 and never visible with a wider mode. The native
+    // umask before bind: the file is created with `mode` and never visible with a wider one. The native
     // listener is used (rather than server.listen(path)) because libuv unlinks a path it bound when
     // the server closes, whoever owns the file by then; here the file is removed only if still ours.
-    const previousUmask = process.umask(0o777 & ~CHANNEL_SOCKET_MODE);
+    const previousUmask = process.umask(0o777 & ~mode);
     let fd: number;
     try {
       fd = native.listenUnix(path, 511);
@@ -237,7 +243,7 @@ export class ChannelBridge {
     if (fd < 0) throw listenError(path, fd);
     let inode: number;
     try {
-      chmodSync(path, CHANNEL_SOCKET_MODE); // umask already did it; this only makes the mode exact
+      chmodSync(path, mode); // umask already did it; this only makes the mode exact
       inode = statSync(path).ino;
     } catch (error) {
       native.close(fd);
@@ -259,10 +265,10 @@ export class ChannelBridge {
       unlinkIfInode(path, inode);
       throw new ListenError('LISTEN_FAILED', `cannot listen on ${path}: ${String(error)}`);
     }
-    return new ChannelBridge(options, path, server, inode, limits);
+    return new ChannelBridge(options, path, server, inode, limits, mode);
   }
 
-  private constructor(options: ChannelBridgeOptions, path: string, server: Server, inode: number, limits: Limits) {
+  private constructor(options: ChannelBridgeOptions, path: string, server: Server, inode: number, limits: Limits, mode: number) {
     this.name = options.name;
     this.path = path;
     this.port = options.port;
@@ -280,7 +286,7 @@ export class ChannelBridge {
     server.on('connection', (socket: Socket) => this.guard('accepting a connection', () => this.accept(socket)));
     server.on('error', (error: Error) => this.log.error({ event: 'channel.listener_failed', err: error }, 'channel socket listener failed'));
     this.guard('setting the buffered-amount-low threshold', () => this.port.setBufferedAmountLowThreshold(this.lowWaterMark));
-    this.log.info({ event: 'channel.socket_listening', path, mode: CHANNEL_SOCKET_MODE.toString(8), maxBufferedToSocketBytes: this.maxBuffered }, 'channel socket listening');
+    this.log.info({ event: 'channel.socket_listening', path, mode: mode.toString(8), maxBufferedToSocketBytes: this.maxBuffered }, 'channel socket listening');
   }
 
   /** A copy of the counters. */
@@ -750,18 +756,25 @@ function listenError(path: string, negErrno: number): ListenError {
 const SOCKET_DIR_MODE = 0o750;
 
 /**
- * The socket dir can vanish under a running platform (`rm -rf`, a tmp cleaner, a logout removing
- * /run/user/<uid>): the next channel makes it again, with the ownership checks of the start, rather
- * than every channel failing with ENOENT until a restart. Logged once per re-creation.
+ * Before every channel socket is made, the socket dir gets the checks of the start again
+ * (src/io/trusted-directory.ts): it may have been replaced meanwhile. It can also vanish under a
+ * running platform (`rm -rf`, a tmp cleaner, a logout removing /run/user/<uid>): the next channel
+ * makes it again, with the same checks (so a directory another user planted in its place is refused),
+ * rather than every channel failing with ENOENT until a restart. Logged once per re-creation.
  */
-function ensureSocketDirExists(socketDir: string, log: Logger): void {
-  if (existsSync(socketDir)) return;
+function ensureTrustedSocketDir(socketDir: string, log: Logger, allowShared: boolean): void {
+  const existed = existsSync(socketDir);
   try {
-    ensureSocketDirectory(socketDir, SOCKET_DIR_MODE);
+    for (const warning of ensureTrustedDirectory(socketDir, SOCKET_DIR_MODE, { what: 'socket dir', flag: '--socket-dir', allowShared })) {
+      if (!existed) log.warn({ event: 'platform.insecure_directory', dir: warning.dir, problem: warning.problem }, warning.message);
+    }
   } catch (error) {
-    throw new ListenError('LISTEN_FAILED', `the socket dir ${socketDir} is gone and cannot be made again: ${error instanceof Error ? error.message : String(error)}`);
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ListenError('LISTEN_FAILED', existed ? message : `the socket dir ${socketDir} is gone and cannot be made again: ${message}`);
   }
-  log.warn({ event: 'channel.socket_dir_recreated', socketDir }, `the socket dir ${socketDir} was missing (deleted while the platform ran?): made it again`);
+  if (!existed) {
+    log.warn({ event: 'channel.socket_dir_recreated', socketDir }, `the socket dir ${socketDir} was missing (deleted while the platform ran?): made it again`);
+  }
 }
 
 /** Removes `path` if it is still the file with `inode` (any file when inode is undefined). */

@@ -126,8 +126,8 @@ describe('anbox-oob listen', () => {
   });
 
   it('broadcastJsonLine keeps the documented key order', () => {
-    expect(broadcastJsonLine({ action: 'a', timestamp: 2, names: ['n'], event: 'destroyed', sequence: 1 })).toBe(
-      '{"sequence":1,"event":"destroyed","names":["n"],"timestamp":2,"action":"a"}\n',
+    expect(broadcastJsonLine({ action: 'com.canonical.anbox.BROADCAST_DATA_CHANNELS_STATUS', timestamp: 2, names: ['n'], event: 'destroyed', sequence: 1 })).toBe(
+      '{"sequence":1,"event":"destroyed","names":["n"],"timestamp":2,"action":"com.canonical.anbox.BROADCAST_DATA_CHANNELS_STATUS"}\n',
     );
   });
 });

@@ -64,14 +64,14 @@ function text(): string {
 }
 
 describe('ChannelBridge: the socket file', () => {
-  it('listens on <socket-dir>/webrtc_data_<name> with mode 0660 and leaves the umask alone', async () => {
+  it('listens on <socket-dir>/webrtc_data_<name> with mode 0600 (the default) and leaves the umask alone', async () => {
     const before = process.umask(0o022);
     try {
       const bridge = await open();
       expect(bridge.path).toBe(join(dir, 'webrtc_data_foo'));
       const stats = lstatSync(bridge.path);
       expect(stats.isSocket()).toBe(true);
-      expect(stats.mode & 0o777).toBe(0o660);
+      expect(stats.mode & 0o777).toBe(0o600);
       expect(process.umask(0o022)).toBe(0o022);
       expect(port.threshold).toBe(256 * 1024); // the low-water mark, set at open
     } finally {
@@ -112,7 +112,7 @@ describe('ChannelBridge: the socket file', () => {
     native.close(fd); // a socket file nobody listens on, as a crash leaves it
     expect(native.connectUnix(path)).toBe(-constants.errno.ECONNREFUSED);
     const bridge = await open();
-    expect(lstatSync(path).mode & 0o777).toBe(0o660);
+    expect(lstatSync(path).mode & 0o777).toBe(0o600);
     const client = await app(bridge);
     client.socket.write('alive');
     await waitFor(() => text() === 'alive', 'data through the new socket');
