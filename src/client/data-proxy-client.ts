@@ -1,5 +1,7 @@
 import { Socket } from 'node:net';
-import { resolveServicePath } from '../config/paths.js';
+import { dirname } from 'node:path';
+import { resolveRuntimePaths, resolveServicePath, SERVICE_SOCKET_ENV } from '../config/paths.js';
+import { checkTrustedDirectory } from '../io/trusted-directory.js';
 import * as native from '../native/addon.js';
 import { INTERFACE_TRANSACTION, PING_TRANSACTION } from '../parcel/constants.js';
 import { ParcelReader } from '../parcel/parcel-reader.js';
@@ -31,8 +33,12 @@ export class DataProxyClient {
   readonly servicePath: string;
   private connection: Promise<ServiceConnection> | undefined;
 
+  /** Whether servicePath is the per-user default (checked before each connection: see openService). */
+  private readonly defaultPath: boolean;
+
   constructor(options: DataProxyClientOptions = {}) {
     this.servicePath = options.servicePath ?? resolveServicePath(undefined);
+    this.defaultPath = this.servicePath === resolveRuntimePaths({ env: { ...process.env, [SERVICE_SOCKET_ENV]: undefined } }).servicePath;
   }
 
   /**
@@ -91,7 +97,7 @@ export class DataProxyClient {
    */
   async transact(service: string, code: number, data: Uint8Array, options: TransactOptions = {}): Promise<TransactResult> {
     if (options.replyMode === ReplyMode.STREAM) {
-      const own = await ServiceConnection.open(this.servicePath);
+      const own = await this.openService();
       try {
         return await own.transact(service, code, data, options);
       } finally {
@@ -117,6 +123,24 @@ export class DataProxyClient {
     return reply;
   }
 
+  /**
+   * A new connection to the service. The default path lives in a per-user directory that, under
+   * /tmp, another uid may have planted first (a symlink or a directory of theirs, with a fake
+   * daemon that would get everything the app sends): the same checks as the daemon's
+   * (src/io/trusted-directory.ts) before connecting. A path given explicitly (option, flag,
+   * environment, config) is the caller's choice and may be another uid's daemon: not checked.
+   */
+  private openService(): Promise<ServiceConnection> {
+    if (this.defaultPath) {
+      try {
+        checkTrustedDirectory(dirname(this.servicePath), { what: "service socket's directory", flag: '--service-socket' });
+      } catch (error) {
+        return Promise.reject(new DataProxyError(Status.PERMISSION_DENIED, 'UNTRUSTED_DIRECTORY', (error as Error).message));
+      }
+    }
+    return ServiceConnection.open(this.servicePath);
+  }
+
   /** The shared connection; a new one when the last failed (daemon restarted, or it hung up). */
   private async open(): Promise<ServiceConnection> {
     const current = this.connection;
@@ -125,7 +149,7 @@ export class DataProxyClient {
       if (connection && !connection.isLost) return connection;
       if (this.connection !== current) return this.open();
     }
-    const opening = ServiceConnection.open(this.servicePath);
+    const opening = this.openService();
     this.connection = opening;
     // A failed open must not poison later calls.
     opening.catch(() => {
@@ -135,7 +159,7 @@ export class DataProxyClient {
   }
 
   private async connectStream(request: Buffer): Promise<Socket> {
-    const connection = await ServiceConnection.open(this.servicePath);
+    const connection = await this.openService();
     let socket: Socket | undefined;
     connection.onStreamHandover((fd, alreadyReceived) => {
       socket = new Socket({ fd, readable: true, writable: true });

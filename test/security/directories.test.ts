@@ -5,7 +5,8 @@
  *    planted a listening webrtc_data_foo: `proxy` and `platform` refuse to start, naming the path
  *    and the fix; `--allow-shared-dir` is the explicit, logged way past;
  *  - the default runtime dir <tmp>/anbox-oob-<uid> pre-planted as the other uid's symlink to a
- *    world-writable dir: `proxy`, `serve` and `listen` refuse, nothing is made through the link;
+ *    world-writable dir: `proxy`, `serve`, `listen` and `connect` refuse, nothing is made through
+ *    the link and nothing is sent to a fake daemon behind it;
  *  - a 0777 receivers dir of the other uid, in which it listens: the daemon refuses to start (it
  *    would send it every broadcast), and so does `listen`;
  *  - the socket dir deleted under a running `serve` and made again by the other uid: the next
@@ -124,6 +125,22 @@ describe('the default runtime dir <tmp>/anbox-oob-0 pre-planted by another uid a
     const output = await refusedStart(['serve', '--listen', '127.0.0.1:0'], env);
     expect(output).toContain(`refusing to use ${planted}`);
     expect(readdirSync(target)).toEqual([]);
+  });
+
+  it('a client with no path flags refuses it rather than talk to the other uid\'s fake daemon behind it', async () => {
+    const fake = join(target, 'data-proxy.sock');
+    const attacker = startProcess([...asUid(NOBODY), 'socat', `UNIX-LISTEN:${fake},fork`, '-']);
+    try {
+      await waitFor(() => existsSync(fake) || attacker.child.exitCode !== null, 'the fake service socket');
+      const result = await run(cliArgv(['connect', 'foo']), { env, timeoutMs: 10_000, input: 'secret data\n' });
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toContain(`refusing to use ${planted} as the service socket's directory: it is a symbolic link`);
+      expect(attacker.output()).toBe('');
+    } finally {
+      attacker.child.kill('SIGKILL');
+      await attacker.exited;
+      rmSync(fake, { force: true });
+    }
   });
 
   it('listen refuses the default receivers dir under it', async () => {

@@ -38,6 +38,7 @@ export function run(argv: string[], options: { env?: NodeJS.ProcessEnv; timeoutM
       const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : null) : 0;
       resolve({ code, stdout, stderr });
     });
+    child.stdin?.on('error', () => undefined); // EPIPE when the process exits without reading
     child.stdin?.end(options.input ?? '');
   });
 }

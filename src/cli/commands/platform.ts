@@ -16,8 +16,8 @@ Emulates the Anbox WebRTC platform of one instance. It serves, on one HTTP port:
   - the signaling WebSocket (API versions 1 and 2) whose URL the gateway hands out;
   - a demo page at / (open the printed URL; it carries the token).
 Every data channel the client opens, except "control", becomes a Unix stream socket
-<socket-dir>/webrtc_data_<name> (mode 0660) while it is open: what an app writes to it reaches the
-client, what the client sends is written to it. One app connection per channel at a time (a new
+<socket-dir>/webrtc_data_<name> (mode 0600 unless --channel-socket-mode) while it is open: what
+an app writes to it reaches the client, what the client sends is written to it. One app connection per channel at a time (a new
 connection replaces the old one, which gets EOF). At most 5 channels per session; names are
 1-64 characters of A-Z a-z 0-9 . _ -. One streaming session at a time, as on Anbox: a new session or
 a join ends the previous one (its sockets are removed first).
