@@ -14,7 +14,7 @@ import { effectiveMaxMessageSize, messageByteLength, Utf8Chunker, type BrowserMe
  * The bridge between ONE WebRTC data channel (a DataChannelPort) and its Unix stream socket
  * `<socketDir>/webrtc_data_<name>`. The same policies, for users, are in ./README.md.
  *
- * Socket file: created when the bridge opens (mode 0660, applied through umask before bind so no
+ * Socket file: created when the bridge opens (mode socketMode, default 0600, applied through umask before bind so no
  * wider mode is ever visible), removed when it closes, and only if it is still ours (same inode).
  * A stale socket file left by a crash is replaced; a live listener at the path is never stolen
  * (ListenError ADDRESS_IN_USE); a file that is not a socket is left alone (NOT_A_SOCKET).
