@@ -274,6 +274,8 @@ export class Platform {
     clearInterval(this.pingTimer);
     clearTimeout(this.authSummaryTimer);
     clearTimeout(this.droppedSummaryTimer);
+    clearTimeout(this.refusedSummaryTimer);
+    this.logRefusedSummary();
     this.logAuthSummary();
     this.logDropSummary();
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -406,6 +408,17 @@ export class Platform {
     }
   }
 
+  private refusedSinceSummary = 0;
+  private refusedSummaryTimer: NodeJS.Timeout | undefined;
+
+  private logRefusedSummary(): void {
+    this.refusedSummaryTimer = undefined;
+    const more = this.refusedSinceSummary - 1;
+    this.refusedSinceSummary = 0;
+    if (more <= 0) return;
+    this.log.warn({ event: 'signaling.refused_summary', refused: more, intervalMs: AUTH_SUMMARY_INTERVAL_MS }, `${more} more signaling WebSocket upgrades refused`);
+  }
+
   private logDropSummary(): void {
     this.droppedSummaryTimer = undefined;
     const dropped = this.dropped;
@@ -438,7 +451,12 @@ export class Platform {
 
   private refuseUpgrade(socket: Duplex, statusCode: number, message: string): void {
     this.counters.signalingRefused++;
-    this.log.warn({ event: 'signaling.refused', statusCode, reason: message }, `signaling WebSocket refused: ${message}`);
+    // Anyone can send refused upgrades without a token: one line per period, then a summary.
+    if (this.refusedSinceSummary++ === 0) {
+      this.log.warn({ event: 'signaling.refused', statusCode, reason: message }, `signaling WebSocket refused: ${message}`);
+      this.refusedSummaryTimer = setTimeout(() => this.logRefusedSummary(), AUTH_SUMMARY_INTERVAL_MS);
+      this.refusedSummaryTimer.unref();
+    }
     const body = JSON.stringify(errorResponse(statusCode, message));
     socket.end(
       `HTTP/1.1 ${statusCode} ${reasonPhrase(statusCode)}\r\n` +

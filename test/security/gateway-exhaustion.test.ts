@@ -143,4 +143,21 @@ describe('signaling WebSocket liveness', () => {
     expect(live.ws.readyState).toBe(WebSocket.OPEN);
     live.ws.close();
   });
+
+  it('refused upgrades (no token needed) are logged as one line and a summary, not a line each', async () => {
+    h = await startHarness();
+    const meta = await createSession(h.platform.url, TEST_TOKEN);
+    const wrong = meta.url.replace(/secret=[^&]+/, 'secret=wrong');
+    for (let i = 0; i < 50; i++) {
+      const ws = new WebSocket(wrong);
+      await new Promise<void>((resolve) => {
+        ws.on('error', () => resolve());
+        ws.on('close', () => resolve());
+      });
+    }
+    expect(h.platform.stats.signalingRefused).toBe(50);
+    expect(h.lines.filter((l) => l.event === 'signaling.refused').length).toBe(1);
+    await h.platform.close();
+    expect(h.lines.find((l) => l.event === 'signaling.refused_summary')).toMatchObject({ refused: 49 });
+  });
 });
