@@ -3,7 +3,9 @@ import { RECEIVERS_DIR_ENV } from '../broadcast/local/receivers-dir.js';
 import { CONFIG_ENV } from '../config/config-location.js';
 import { resolveRuntimePaths, SERVICE_SOCKET_ENV, SOCKET_DIR_ENV, type RuntimePaths } from '../config/paths.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../log/logger.js';
+import { readFileSync, statSync } from 'node:fs';
 import { TOKEN_ENV } from '../platform/auth.js';
+import { DEFAULT_GATEWAY_IDLE_TIMEOUT_MS, DEFAULT_GATEWAY_MAX_CONNECTIONS, DESCRIPTOR_RESERVE, MIN_TOKEN_LENGTH } from '../platform/gateway-limits.js';
 import { DEFAULT_LISTEN, type ListenAddress } from '../platform/listen-address.js';
 import { CHANNEL_SOCKET_MODES, DEFAULT_CHANNEL_SOCKET_MODE, formatMode } from '../platform/bridge/channel-socket-mode.js';
 import { BROADCAST_HELP, BROADCAST_OPTIONS, broadcastSettings, type BroadcastSettings } from './broadcast-options.js';
@@ -37,6 +39,7 @@ export const PLATFORM_OPTIONS = {
   stun: { type: 'string', multiple: true },
   binary: { type: 'boolean' },
   'channel-socket-mode': { type: 'string' },
+  ...GATEWAY_SECURITY_OPTIONS_SPEC(),
 } as const;
 
 /**
@@ -74,7 +77,9 @@ const PLATFORM_HELP = `  --listen HOST:PORT      where the gateway, the signalin
                           (env ${LISTEN_ENV}; default ${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port}: this machine only;
                           0.0.0.0:PORT for every interface, [::1]:PORT for IPv6, port 0 for any free port)
   --token TOKEN           the gateway token the client sends as "Authorization: Macaroon root=TOKEN"
-                          (env ${TOKEN_ENV}; default: a random token generated at start and printed)
+                          (env ${TOKEN_ENV}; default: a random token generated at start and printed);
+                          on the command line every uid sees it in ps: prefer --token-file or the env
+${GATEWAY_SECURITY_HELP()}
   --stun URL              a STUN/TURN server for both the browser and the platform (repeatable):
                           stun:HOST[:PORT] or turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp];
                           none needed on one machine or a LAN
@@ -211,11 +216,13 @@ export interface PlatformSettings {
   listen: ListenAddress;
   /** undefined: generate one at start. */
   token: string | undefined;
-  tokenSource: 'flag' | 'env' | 'config' | 'generated';
+  tokenSource: 'flag' | 'file' | 'env' | 'config' | 'generated';
   stunUrls: string[];
   binary: boolean;
   /** --channel-socket-mode, one of CHANNEL_SOCKET_MODES. */
   channelSocketMode: number;
+  /** --token-file, --allow-origin, gateway bounds, and what to warn about once logging works. */
+  gateway: GatewaySecuritySettings;
 }
 
 /**
@@ -223,29 +230,38 @@ export interface PlatformSettings {
  * `values` by applyConfigFile, `origins` telling which), which wins over the defaults.
  */
 export function platformSettings(
-  values: { listen?: string; token?: string; stun?: string[]; binary?: boolean; 'channel-socket-mode'?: string },
+  values: { listen?: string; token?: string; stun?: string[]; binary?: boolean; 'channel-socket-mode'?: string } & GatewaySecurityValues,
   env: NodeJS.ProcessEnv = process.env,
   origins: OptionOrigins = NO_ORIGINS,
 ): PlatformSettings {
+  const gateway = gatewaySecuritySettings(values, origins);
   const { sources } = origins;
   const listenText = values.listen ?? (env[LISTEN_ENV] || undefined);
   const listenSource = values.listen !== undefined ? (sources.listen === 'config' ? 'config' : 'flag') : 'env';
   const listen = listenText === undefined ? { ...DEFAULT_LISTEN } : parseListen(listenText, origin('listen', listenSource, origins));
   let token: string | undefined;
   let tokenSource: PlatformSettings['tokenSource'] = 'generated';
-  if (values.token !== undefined) {
+  if (values.token !== undefined && sources.token !== 'config') {
     token = values.token;
-    tokenSource = sources.token === 'config' ? 'config' : 'flag';
+    tokenSource = 'flag';
+  } else if (gateway.tokenFromFile !== undefined) {
+    token = gateway.tokenFromFile;
+    tokenSource = 'file';
   } else if (env[TOKEN_ENV]) {
     token = env[TOKEN_ENV];
     tokenSource = 'env';
+  } else if (values.token !== undefined) {
+    token = values.token;
+    tokenSource = 'config';
   }
   if (token !== undefined && (token.length === 0 || /\s/.test(token))) {
-    throw new UsageError(`the token (${origin('token', tokenSource === 'generated' ? undefined : tokenSource, origins)}) must be non-empty and contain no whitespace`);
+    throw new UsageError(`the token (${tokenOrigin(tokenSource, values, origins)}) must be non-empty and contain no whitespace`);
   }
+  checkTokenLength(token, tokenOrigin(tokenSource, values, origins));
+  if (tokenSource === 'flag') gateway.warnings.push({ event: 'platform.token_on_command_line', message: TOKEN_ON_COMMAND_LINE_WARNING });
   const modeText = values['channel-socket-mode'];
   const channelSocketMode = modeText === undefined ? DEFAULT_CHANNEL_SOCKET_MODE : parseChannelSocketMode(modeText, origin('channel-socket-mode', sources['channel-socket-mode'], origins));
-  return { listen, token, tokenSource, stunUrls: values.stun ?? [], binary: values.binary ?? false, channelSocketMode };
+  return { listen, token, tokenSource, stunUrls: values.stun ?? [], binary: values.binary ?? false, channelSocketMode, gateway };
 }
 
 /** `0600`, `600`, `0o600` (octal, as chmod takes it): one of CHANNEL_SOCKET_MODES. */
@@ -281,4 +297,128 @@ export function parseListen(value: string, what = '--listen'): ListenAddress {
   const port = Number(portText);
   if (!Number.isInteger(port) || port > 65535) throw new UsageError(`${what}: port ${portText} is out of range (0-65535)`);
   return { host, port };
+}
+
+// ---- Gateway security options (issue 9, items 6 and 7): --token-file, --allow-origin, gateway bounds.
+
+
+const TOKEN_ON_COMMAND_LINE_WARNING =
+  `the gateway token was given with --token: every user of this machine can read it with ps; use --token-file FILE (mode 0600) or ${TOKEN_ENV} instead`;
+
+// Functions rather than constants: PLATFORM_OPTIONS and PLATFORM_HELP above are built at load time.
+function GATEWAY_SECURITY_OPTIONS_SPEC() {
+  return {
+    'token-file': { type: 'string' },
+    'allow-origin': { type: 'string', multiple: true },
+    'gateway-max-connections': { type: 'string' },
+    'gateway-idle-timeout': { type: 'string' },
+  } as const;
+}
+
+function GATEWAY_SECURITY_HELP(): string {
+  return `  --token-file FILE       read the gateway token from FILE (its first line; keep it mode 0600);
+                          given tokens (--token, --token-file, ${TOKEN_ENV}) need ${MIN_TOKEN_LENGTH}+ characters
+  --allow-origin ORIGIN   let only pages of this origin call the gateway from a browser (CORS;
+                          repeatable; e.g. https://app.example.com). Default: every origin ("*"),
+                          as the Anbox Streaming SDK's pages are usually served from elsewhere
+  --gateway-max-connections N
+                          gateway connections held at once, HTTP and WebSocket (default ${DEFAULT_GATEWAY_MAX_CONNECTIONS};
+                          lowered to keep ${DESCRIPTOR_RESERVE} descriptors and half the fd limit free); more are closed at once
+  --gateway-idle-timeout MS
+                          close a gateway connection that sends nothing for MS ms (default ${DEFAULT_GATEWAY_IDLE_TIMEOUT_MS})`;
+}
+
+export interface GatewaySecurityValues {
+  'token-file'?: string;
+  'allow-origin'?: string[];
+  'gateway-max-connections'?: string;
+  'gateway-idle-timeout'?: string;
+}
+
+export interface GatewaySecuritySettings {
+  /** The token read from --token-file, if given. */
+  tokenFromFile: string | undefined;
+  tokenFile: string | undefined;
+  /** undefined: every origin. */
+  allowOrigins: string[] | undefined;
+  maxConnections: number;
+  idleTimeoutMs: number;
+  /** Logged at start. */
+  warnings: { event: string; message: string }[];
+}
+
+function gatewaySecuritySettings(values: { token?: string } & GatewaySecurityValues, origins: OptionOrigins): GatewaySecuritySettings {
+  const { sources } = origins;
+  const warnings: GatewaySecuritySettings['warnings'] = [];
+  const file = values['token-file'];
+  let tokenFromFile: string | undefined;
+  if (file !== undefined) {
+    if (values.token !== undefined && sources.token !== 'config') {
+      throw new UsageError('give the token once: --token or --token-file, not both');
+    }
+    tokenFromFile = readTokenFile(file, origin('token-file', sources['token-file'], origins), warnings);
+  }
+  const allowOrigins = values['allow-origin']?.map((o) => parseAllowOrigin(o, origin('allow-origin', sources['allow-origin'], origins)));
+  return {
+    tokenFromFile,
+    tokenFile: file,
+    allowOrigins,
+    maxConnections: parsePositiveInteger(values['gateway-max-connections'], DEFAULT_GATEWAY_MAX_CONNECTIONS, origin('gateway-max-connections', sources['gateway-max-connections'], origins)),
+    idleTimeoutMs: parsePositiveInteger(values['gateway-idle-timeout'], DEFAULT_GATEWAY_IDLE_TIMEOUT_MS, origin('gateway-idle-timeout', sources['gateway-idle-timeout'], origins)),
+    warnings,
+  };
+}
+
+function tokenOrigin(source: PlatformSettings['tokenSource'], values: GatewaySecurityValues, origins: OptionOrigins): string {
+  if (source === 'file') return `--token-file ${values['token-file'] ?? ''}`;
+  if (source === 'env') return TOKEN_ENV;
+  return origin('token', source === 'config' ? 'config' : undefined, origins);
+}
+
+function checkTokenLength(token: string | undefined, what: string): void {
+  if (token === undefined || token.length >= MIN_TOKEN_LENGTH) return;
+  throw new UsageError(
+    `the token (${what}) is ${token.length} characters; at least ${MIN_TOKEN_LENGTH} are needed, as any local user or web page can try tokens. ` +
+      'Leave it out to have a random one generated, or make one with: head -c 24 /dev/urandom | base64',
+  );
+}
+
+/** The first line of the file, without surrounding whitespace. */
+function readTokenFile(path: string, what: string, warnings: GatewaySecuritySettings['warnings']): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+    const mode = statSync(path).mode & 0o777;
+    if (mode & 0o077) {
+      warnings.push({
+        event: 'platform.insecure_token_file',
+        message: `token file ${path} is readable by others (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${path}`,
+      });
+    }
+  } catch (error) {
+    throw new UsageError(`${what}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  const token = (text.split('\n')[0] ?? '').trim();
+  if (token === '') throw new UsageError(`${what}: ${path} is empty; write the token on its first line`);
+  return token;
+}
+
+function parseAllowOrigin(value: string, what: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${what} takes an origin like https://app.example.com or http://localhost:8080, not "${value}"`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== value.replace(/\/$/, '')) {
+    throw new UsageError(`${what} takes an origin (scheme://host[:port], no path), like https://app.example.com, not "${value}"`);
+  }
+  return url.origin;
+}
+
+function parsePositiveInteger(value: string | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  const n = Number(value.trim());
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`${what} takes a positive integer, not "${value}"`);
+  return n;
 }

@@ -139,6 +139,9 @@ async function startPlatform(
       channelSocketMode: options.channelSocketMode,
       allowSharedDir: settings.allowSharedDir,
       log,
+      maxConnections: options.gateway.maxConnections,
+      idleTimeoutMs: options.gateway.idleTimeoutMs,
+      allowOrigins: options.gateway.allowOrigins,
     });
   } catch (error) {
     const message = error instanceof PlatformStartError || error instanceof Error ? error.message : String(error);
@@ -148,6 +151,8 @@ async function startPlatform(
     ? 'generated at start'
     : options.tokenSource === 'env'
       ? 'from ANBOX_OOB_TOKEN'
+      : options.tokenSource === 'file'
+        ? `from ${options.gateway.tokenFile ?? 'the token file'}`
       : options.tokenSource === 'config'
         ? `from ${settings.configFile?.path ?? 'the config file'}`
         : 'from --token';
@@ -166,6 +171,7 @@ async function startPlatform(
     },
     `WebRTC platform: page ${platform.pageUrl} ; gateway ${platform.url} ; token ${platform.token} (${source}); channel sockets in ${settings.paths.socketDir}`,
   );
+  for (const warning of options.gateway.warnings) log.warn({ event: warning.event }, warning.message);
   return {
     name: 'WebRTC platform',
     platform,

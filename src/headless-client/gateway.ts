@@ -17,7 +17,12 @@ export interface StunServer {
   password?: string;
 }
 
-export type GatewayErrorKind = 'UNREACHABLE' | 'UNAUTHORIZED' | 'HTTP_STATUS' | 'BAD_RESPONSE' | 'SESSION_FAILED';
+export type GatewayErrorKind = 'UNREACHABLE' | 'UNAUTHORIZED' | 'HTTP_STATUS' | 'BAD_RESPONSE' | 'SESSION_FAILED' | 'TIMEOUT';
+
+/** A gateway answer is a few hundred bytes; a body above this is refused unread (a hostile or broken gateway). */
+export const MAX_GATEWAY_RESPONSE_BYTES = 1024 * 1024;
+/** The whole session request, body included, must be over within this unless told otherwise. */
+export const DEFAULT_GATEWAY_TIMEOUT_MS = 30_000;
 
 export class GatewayError extends Error {
   override readonly name = 'GatewayError';
@@ -37,6 +42,8 @@ export interface CreateSessionOptions {
   /** `session.app` in the SDK; the emulator accepts any. */
   app?: string;
   signal?: AbortSignal;
+  /** The request and its response body must complete within this; default DEFAULT_GATEWAY_TIMEOUT_MS. */
+  timeoutMs?: number;
 }
 
 /** The gateway's base URL without a trailing slash; throws GatewayError for a non-http(s) URL. */
@@ -62,6 +69,10 @@ export async function createGatewaySession(options: CreateSessionOptions): Promi
     screen: { width: 1280, height: 720, fps: 60, density: 240 },
     extra_data: null,
   };
+  const timeoutMs = options.timeoutMs ?? DEFAULT_GATEWAY_TIMEOUT_MS;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const timedOut = () => new GatewayError('TIMEOUT', `the gateway at ${base} did not answer within ${timeoutMs} ms`);
   let response: Response;
   try {
     response = await fetch(`${base}/1.0/sessions/`, {
@@ -72,14 +83,22 @@ export async function createGatewaySession(options: CreateSessionOptions): Promi
         'Content-Type': 'application/json',
       },
       body: JSON.stringify(body),
-      signal: options.signal,
+      signal,
     });
   } catch (error) {
+    if (timeout.aborted) throw timedOut();
     const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
     const detail = typeof cause?.code === 'string' ? cause.code : error instanceof Error ? error.message : String(error);
     throw new GatewayError('UNREACHABLE', `cannot reach the gateway at ${base}: ${detail}`);
   }
-  const text = await response.text().catch(() => '');
+  let text: string;
+  try {
+    text = await readBoundedText(response, MAX_GATEWAY_RESPONSE_BYTES);
+  } catch (error) {
+    if (timeout.aborted) throw timedOut();
+    if (error instanceof GatewayError) throw error;
+    text = '';
+  }
   let json: unknown;
   try {
     json = text.length > 0 ? JSON.parse(text) : undefined;
@@ -119,6 +138,34 @@ export async function createGatewaySession(options: CreateSessionOptions): Promi
     });
   }
   return { id: typeof id === 'string' ? id : String(id ?? ''), url, stunServers };
+}
+
+/**
+ * The body as text, at most `limit` bytes: a declared Content-Length above it is refused before
+ * reading, and a body that grows past it is cancelled (the connection closed) at once.
+ */
+async function readBoundedText(response: Response, limit: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  const tooBig = () => new GatewayError('BAD_RESPONSE', `the gateway's answer exceeds ${limit} bytes (a gateway answers a few hundred); refused`, response.status);
+  if (Number.isFinite(declared) && declared > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooBig();
+  }
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw tooBig();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**

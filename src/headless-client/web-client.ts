@@ -39,7 +39,10 @@ export interface WebClientOptions {
   log?: Logger;
   /** Signaling API version; default 2 (the SDK's default). */
   apiVersion?: ApiVersion;
-  /** `opened` rejects (and the session is torn down) when the channels are not all open by then; default 30 s. */
+  /**
+   * `opened` rejects (and the session is torn down) when the channels are not all open by then;
+   * default 30 s. The gateway's session request (POST, response body included) is bounded by it too.
+   */
   openTimeoutMs?: number;
   /** Allow more than 5 channels (to test a server's limit); the SDK itself refuses. */
   allowTooManyChannels?: boolean;
@@ -98,7 +101,8 @@ export async function connectWebClient(options: WebClientOptions): Promise<WebCl
   const apiVersion = options.apiVersion ?? 2;
   if (apiVersion !== 1 && apiVersion !== 2) throw new TypeError(`apiVersion must be 1 or 2, not ${String(apiVersion)}`);
   const log = options.log ?? pino({ level: 'silent' });
-  const session = await createGatewaySession({ gateway: options.gateway, token: options.token });
+  // The session request is bounded by the same time as the channels' opening (the CLI's --timeout).
+  const session = await createGatewaySession({ gateway: options.gateway, token: options.token, timeoutMs: options.openTimeoutMs ?? 30_000 });
   log.debug({ session: session.id }, 'gateway session created');
   const client = new WebClientImpl(session, names, apiVersion, log.child({ session: session.id }), options.openTimeoutMs ?? 30_000);
   await client.start();

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/logger.js';
 import { checkAuthorization } from './auth.js';
+import type { AuthRateLimiter } from './gateway-limits.js';
 import { errorResponse, reasonPhrase, syncResponse, type GatewaySessionMetadata } from './gateway-responses.js';
 import { BadPathError, type StaticFiles } from './static-files.js';
 
@@ -11,6 +12,12 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export interface GatewayHost {
   readonly token: string;
   readonly log: Logger;
+  /** Origins allowed by CORS (`--allow-origin`); undefined: every origin (`*`). */
+  readonly allowOrigins: readonly string[] | undefined;
+  /** Failed token checks, rate-limited per source address and overall. */
+  readonly authLimiter: AuthRateLimiter;
+  /** Told about each failed token check; the host logs them as a periodic summary. */
+  onAuthFailure(remote: string, reason: string, path: string): void;
   readonly staticFiles: StaticFiles;
   /** A new session; `origin` is "host:port" as the client reached the server. */
   createSession(origin: string, request: Record<string, unknown>): GatewaySessionMetadata;
@@ -45,7 +52,9 @@ class HttpError extends Error {
  * - `GET|HEAD /…` → the files of the web directory (index.html at `/`);
  * - everything else → a JSON error `{"type":"error","status":…,"status_code":…,"error":…}`.
  *
- * Every response carries `Access-Control-Allow-Origin: *`.
+ * Every response carries `Access-Control-Allow-Origin: *`, or, with `--allow-origin`, the request's
+ * Origin when it is one of those (and no CORS header otherwise, so a browser keeps other pages out).
+ * Failed token checks are rate-limited (429 with Retry-After, see gateway-limits.ts).
  */
 export function createGatewayHandler(host: GatewayHost): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -62,7 +71,9 @@ export function createGatewayHandler(host: GatewayHost): (req: IncomingMessage, 
 }
 
 async function handle(host: GatewayHost, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  res.setHeader('Access-Control-Allow-Origin', '*');
+  const allowedOrigin = corsOrigin(host, req);
+  if (allowedOrigin !== undefined) res.setHeader('Access-Control-Allow-Origin', allowedOrigin);
+  if (host.allowOrigins !== undefined) res.setHeader('Vary', 'Origin');
   const method = req.method ?? 'GET';
   const path = pathOf(req);
   if (method === 'OPTIONS') {
@@ -70,7 +81,7 @@ async function handle(host: GatewayHost, req: IncomingMessage, res: ServerRespon
     res.setHeader('Access-Control-Allow-Headers', CORS_ALLOW_HEADERS);
     res.setHeader('Access-Control-Max-Age', '600');
     // Chromium's Private Network Access: a public page may call this local server.
-    if (req.headers['access-control-request-private-network'] === 'true') res.setHeader('Access-Control-Allow-Private-Network', 'true');
+    if (req.headers['access-control-request-private-network'] === 'true' && allowedOrigin !== undefined) res.setHeader('Access-Control-Allow-Private-Network', 'true');
     res.setHeader('Content-Length', '0');
     res.writeHead(204).end();
     drain(req);
@@ -123,12 +134,30 @@ function requireMethod(method: string, allowed: 'POST'): void {
 }
 
 function authorize(host: GatewayHost, req: IncomingMessage): void {
+  const remote = req.socket.remoteAddress ?? 'unknown';
+  // Before the token is looked at: while the limit holds, guesses are not even compared.
+  const admission = host.authLimiter.admit(remote);
+  if (!admission.allowed) {
+    drain(req);
+    const who = admission.scope === 'address' ? `from ${remote}` : 'from all addresses';
+    throw new HttpError(429, `too many failed token checks ${who}; retry after ${admission.retryAfterSeconds} s`, {
+      'Retry-After': String(admission.retryAfterSeconds),
+    });
+  }
   const result = checkAuthorization(req.headers.authorization, host.token);
   if (!result.ok) {
     drain(req);
-    host.log.warn({ event: 'gateway.unauthorized', path: pathOf(req), remote: req.socket.remoteAddress, reason: result.reason }, `refused: ${result.reason}`);
+    host.authLimiter.fail(remote);
+    host.onAuthFailure(remote, result.reason, pathOf(req));
     throw new HttpError(401, result.reason, { 'WWW-Authenticate': 'Macaroon' });
   }
+}
+
+/** The Access-Control-Allow-Origin value for this request, or undefined for none. */
+function corsOrigin(host: GatewayHost, req: IncomingMessage): string | undefined {
+  if (host.allowOrigins === undefined) return '*';
+  const origin = req.headers.origin;
+  return origin !== undefined && host.allowOrigins.includes(origin) ? origin : undefined;
 }
 
 /** Reads and parses the body: empty → {}; otherwise a JSON object, at most MAX_BODY_BYTES. */
@@ -164,7 +193,6 @@ function sendJson(res: ServerResponse, statusCode: number, body: unknown, header
   const text = JSON.stringify(body);
   res.writeHead(statusCode, reasonPhrase(statusCode), {
     ...headers,
-    'Access-Control-Allow-Origin': '*',
     'Content-Type': 'application/json',
     'Content-Length': String(Buffer.byteLength(text)),
     'Cache-Control': 'no-store',

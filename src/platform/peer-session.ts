@@ -3,6 +3,7 @@ import { channelSocketPath, ChannelNameError } from '../channels/channel-name.js
 import type { Logger } from '../log/logger.js';
 import { ChannelBridge } from './bridge/channel-bridge.js';
 import { NodeDataChannelPort, toBrowserMessage } from './bridge/node-datachannel-port.js';
+import { remoteMaxMessageSizeRefusal } from './bridge/utf8-chunker.js';
 import { attempt, guard } from './guard.js';
 import type { ActivePeerInfo, PlatformEvent } from './platform-events.js';
 
@@ -327,7 +328,7 @@ export class PeerSession {
     }
     dc.onMessage(guard(this.log, ctx('onMessage'), (message) => this.onChannelMessage(dc, label, message)));
     dc.onBufferedAmountLow(guard(this.log, ctx('onBufferedAmountLow'), () => this.channels.get(label)?.bridge?.handleBufferedAmountLow()));
-    const refusal = this.checkChannel(label);
+    const refusal = this.checkChannel(label) ?? remoteMaxMessageSizeRefusal(attempt(this.log, ctx('reading maxMessageSize'), () => dc.maxMessageSize(), Number.NaN));
     if (refusal !== undefined) {
       this.refuse(dc, label, refusal);
       return;

@@ -40,6 +40,10 @@ export interface PlatformStats {
   signalingConnections: number;
   signalingRefused: number;
   signalingErrors: number;
+  /** Gateway connections closed at once because the gateway was at its connection cap. */
+  connectionsDropped: number;
+  /** Requests with a wrong or missing token (429s not included). */
+  authFailures: number;
   /** The peer streaming now, if any. */
   active: ActivePeerInfo | null;
 }

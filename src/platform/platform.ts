@@ -8,6 +8,20 @@ import { ensureTrustedDirectory, UnsafeDirectoryError } from '../io/trusted-dire
 import { DEFAULT_CHANNEL_SOCKET_MODE } from './bridge/channel-socket-mode.js';
 import { generateSecret, generateSessionId, generateToken, secretsEqual } from './auth.js';
 import { createGatewayHandler, type GatewayHost } from './gateway.js';
+import {
+  AUTH_SUMMARY_INTERVAL_MS,
+  AuthRateLimiter,
+  DEFAULT_GATEWAY_IDLE_TIMEOUT_MS,
+  DEFAULT_GATEWAY_MAX_CONNECTIONS,
+  descriptorLimits,
+  effectiveMaxConnections,
+  GATEWAY_HEADERS_TIMEOUT_MS,
+  GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
+  GATEWAY_REQUEST_TIMEOUT_MS,
+  GATEWAY_TIMEOUT_CHECK_MS,
+  SIGNALING_PING_INTERVAL_MS,
+  SIGNALING_SETUP_TIMEOUT_MS,
+} from './gateway-limits.js';
 import { errorResponse, reasonPhrase, type GatewaySessionMetadata, type GatewayStunServer } from './gateway-responses.js';
 import { guard } from './guard.js';
 import { IceServerError, parseIceServer } from './ice-servers.js';
@@ -43,6 +57,16 @@ export interface PlatformOptions {
   connectTimeoutMs?: number;
   /** How long a disconnected peer may take to come back; default 15 s. */
   disconnectedGraceMs?: number;
+  /** Gateway connections held at once (HTTP and WebSocket); default DEFAULT_GATEWAY_MAX_CONNECTIONS, lowered to keep descriptors free. */
+  maxConnections?: number;
+  /** A gateway connection silent this long is closed; default DEFAULT_GATEWAY_IDLE_TIMEOUT_MS. */
+  idleTimeoutMs?: number;
+  /** CORS: the origins allowed; default (undefined) every origin. */
+  allowOrigins?: readonly string[];
+  /** A signaling WebSocket must send settings or an offer within this; default SIGNALING_SETUP_TIMEOUT_MS. */
+  signalingSetupTimeoutMs?: number;
+  /** How often signaling WebSockets are pinged; default SIGNALING_PING_INTERVAL_MS. */
+  signalingPingIntervalMs?: number;
 }
 
 /** The platform could not start; the message says what to change. */
@@ -104,6 +128,13 @@ export class Platform {
   private nextPeer = 1;
   private stopping = false;
   private closing: Promise<void> | undefined;
+  /** The connection cap in force (the requested one, lowered to keep descriptors free). */
+  readonly maxConnections: number;
+  private readonly authLimiter = new AuthRateLimiter();
+  private authSummaryTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private dropped = 0;
+  private droppedSummaryTimer: NodeJS.Timeout | undefined;
   private readonly counters = {
     sessionsCreated: 0,
     sessionsJoined: 0,
@@ -115,6 +146,8 @@ export class Platform {
     signalingConnections: 0,
     signalingRefused: 0,
     signalingErrors: 0,
+    connectionsDropped: 0,
+    authFailures: 0,
   };
 
   private constructor(
@@ -135,11 +168,15 @@ export class Platform {
     this.token = token.value;
     this.tokenGenerated = token.generated;
     this.url = `http://${this.fallbackOrigin()}`;
+    this.maxConnections = server.maxConnections;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_SIGNALING_FRAME_BYTES, perMessageDeflate: false });
     this.wss.on('error', (error) => this.log.error({ event: 'signaling.server_error', err: error }, 'signaling server error'));
     const gatewayHost: GatewayHost = {
       token: this.token,
       log: this.log,
+      allowOrigins: options.allowOrigins,
+      authLimiter: this.authLimiter,
+      onAuthFailure: (remote, reason, path) => this.onAuthFailure(remote, reason, path),
       staticFiles: new StaticFiles(this.webDir),
       createSession: (origin, request) => this.createSession(origin, request),
       joinSession: (id, origin) => this.joinSession(id, origin),
@@ -147,6 +184,13 @@ export class Platform {
     };
     server.on('request', createGatewayHandler(gatewayHost));
     server.on('upgrade', guard(this.log, { what: 'signaling upgrade' }, (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head)));
+    // Over the cap Node accepts and closes at once (no descriptor held): counted, logged as a summary.
+    server.on('drop', () => this.onDrop());
+    this.pingTimer = setInterval(
+      guard(this.log, { what: 'pinging signaling WebSockets' }, () => this.pingSignaling()),
+      options.signalingPingIntervalMs ?? SIGNALING_PING_INTERVAL_MS,
+    );
+    this.pingTimer.unref();
   }
 
   /**
@@ -167,13 +211,39 @@ export class Platform {
     }
     const token = options.token === undefined ? { value: generateToken(), generated: true } : { value: options.token, generated: false };
     if (token.value.length === 0 || /\s/.test(token.value)) throw new PlatformStartError('the token must be non-empty and contain no whitespace');
-    const server = createServer({ requestTimeout: 30_000, headersTimeout: 20_000 });
-    server.keepAliveTimeout = 5_000;
+    const server = createServer({
+      requestTimeout: GATEWAY_REQUEST_TIMEOUT_MS,
+      headersTimeout: GATEWAY_HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: GATEWAY_TIMEOUT_CHECK_MS,
+    });
+    server.keepAliveTimeout = GATEWAY_KEEP_ALIVE_TIMEOUT_MS;
+    // A connection that sends nothing (not even a request line) is closed after this; WebSockets
+    // are exempt once upgraded (ws clears the timeout) and have their own pings.
+    server.setTimeout(options.idleTimeoutMs ?? DEFAULT_GATEWAY_IDLE_TIMEOUT_MS);
+    const requested = options.maxConnections ?? DEFAULT_GATEWAY_MAX_CONNECTIONS;
+    const limits = descriptorLimits();
+    server.maxConnections = effectiveMaxConnections(requested, limits?.soft);
+    if (server.maxConnections < requested) {
+      options.log.warn(
+        { event: 'platform.connections_capped', requested, maxConnections: server.maxConnections, descriptorLimit: limits?.soft },
+        `gateway connection cap lowered from ${requested} to ${server.maxConnections} to keep descriptors free (soft RLIMIT_NOFILE ${limits?.soft}); raise it with ulimit -n`,
+      );
+    }
     await listenOn(server, listen);
     const bound = server.address() as AddressInfo;
     const platform = new Platform(options, server, { host: listen.host, port: bound.port }, ice, token);
     platform.log.info(
-      { event: 'platform.listening', url: platform.url, host: listen.host, port: bound.port, socketDir: options.socketDir, webDir: platform.webDir, stunServers: ice.iceServers.length },
+      {
+        event: 'platform.listening',
+        url: platform.url,
+        host: listen.host,
+        port: bound.port,
+        socketDir: options.socketDir,
+        webDir: platform.webDir,
+        stunServers: ice.iceServers.length,
+        maxConnections: server.maxConnections,
+        allowOrigins: options.allowOrigins ?? '*',
+      },
       `platform listening on ${platform.url}`,
     );
     return platform;
@@ -208,6 +278,13 @@ export class Platform {
   private async shutdown(): Promise<void> {
     this.stopping = true;
     this.log.info({ event: 'platform.stopping' }, 'platform stopping');
+    clearInterval(this.pingTimer);
+    clearTimeout(this.authSummaryTimer);
+    clearTimeout(this.droppedSummaryTimer);
+    clearTimeout(this.refusedSummaryTimer);
+    this.logRefusedSummary();
+    this.logAuthSummary();
+    this.logDropSummary();
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const ws of this.sockets) ws.close(1001, 'platform stopping');
     await this.peerChain;
@@ -297,18 +374,100 @@ export class Platform {
       }
       this.counters.signalingConnections++;
       this.sockets.add(ws);
-      ws.on('close', () => this.sockets.delete(ws));
-      new SignalingConnection(ws, id, this.signalingHost, this.log);
+      this.alive.add(ws);
+      ws.on('pong', () => this.alive.add(ws));
+      ws.on('close', () => {
+        this.sockets.delete(ws);
+        this.alive.delete(ws);
+      });
+      new SignalingConnection(ws, id, this.signalingHost, this.log, this.options.signalingSetupTimeoutMs ?? SIGNALING_SETUP_TIMEOUT_MS);
     });
+  }
+
+  /** WebSockets that answered the last ping (or are new). */
+  private readonly alive = new Set<WebSocket>();
+
+  /**
+   * Liveness, not activity: a live session's WebSocket may be quiet for hours after setup, but its
+   * browser answers pings. One that has not answered the previous ping is gone (a vanished peer, a
+   * client that never reads): it is terminated.
+   */
+  private pingSignaling(): void {
+    for (const ws of this.sockets) {
+      if (!this.alive.delete(ws)) {
+        this.log.info({ event: 'signaling.ping_timeout' }, 'signaling WebSocket did not answer a ping; closed');
+        ws.terminate();
+        continue;
+      }
+      ws.ping();
+    }
+  }
+
+  private onDrop(): void {
+    this.counters.connectionsDropped++;
+    if (this.dropped++ === 0) {
+      this.log.warn(
+        { event: 'gateway.connection_dropped', maxConnections: this.maxConnections },
+        `gateway at its cap of ${this.maxConnections} connections: new ones are closed at once (a summary follows every ${AUTH_SUMMARY_INTERVAL_MS / 1000} s)`,
+      );
+      this.droppedSummaryTimer = setTimeout(() => this.logDropSummary(), AUTH_SUMMARY_INTERVAL_MS);
+      this.droppedSummaryTimer.unref();
+    }
+  }
+
+  private refusedSinceSummary = 0;
+  private refusedSummaryTimer: NodeJS.Timeout | undefined;
+
+  private logRefusedSummary(): void {
+    this.refusedSummaryTimer = undefined;
+    const more = this.refusedSinceSummary - 1;
+    this.refusedSinceSummary = 0;
+    if (more <= 0) return;
+    this.log.warn({ event: 'signaling.refused_summary', refused: more, intervalMs: AUTH_SUMMARY_INTERVAL_MS }, `${more} more signaling WebSocket upgrades refused`);
+  }
+
+  private logDropSummary(): void {
+    this.droppedSummaryTimer = undefined;
+    const dropped = this.dropped;
+    this.dropped = 0;
+    if (dropped <= 1) return; // the first was logged on its own
+    this.log.warn(
+      { event: 'gateway.connections_dropped', dropped: dropped - 1, maxConnections: this.maxConnections },
+      `${dropped - 1} more gateway connections closed at once: the gateway was at its cap of ${this.maxConnections}`,
+    );
+  }
+
+  /** The first failure of a period gets its own line (its reason helps a user with a wrong token); the rest a summary. */
+  private onAuthFailure(remote: string, reason: string, path: string): void {
+    this.counters.authFailures++;
+    if (this.authSummaryTimer !== undefined) return;
+    this.log.warn({ event: 'gateway.unauthorized', path, remote, reason }, `refused: ${reason}`);
+    this.authSummaryTimer = setTimeout(() => this.logAuthSummary(), AUTH_SUMMARY_INTERVAL_MS);
+    this.authSummaryTimer.unref();
+  }
+
+  private logAuthSummary(): void {
+    this.authSummaryTimer = undefined;
+    const summary = this.authLimiter.takeSummary();
+    if (!summary || (summary.failures <= 1 && summary.limited === 0)) return;
+    this.log.warn(
+      { event: 'gateway.auth_failures', ...summary, intervalMs: AUTH_SUMMARY_INTERVAL_MS },
+      `${summary.failures} failed token checks and ${summary.limited} requests refused by the rate limit (429) from ${summary.addresses} addresses`,
+    );
   }
 
   private refuseUpgrade(socket: Duplex, statusCode: number, message: string): void {
     this.counters.signalingRefused++;
-    this.log.warn({ event: 'signaling.refused', statusCode, reason: message }, `signaling WebSocket refused: ${message}`);
+    // Anyone can send refused upgrades without a token: one line per period, then a summary.
+    if (this.refusedSinceSummary++ === 0) {
+      this.log.warn({ event: 'signaling.refused', statusCode, reason: message }, `signaling WebSocket refused: ${message}`);
+      this.refusedSummaryTimer = setTimeout(() => this.logRefusedSummary(), AUTH_SUMMARY_INTERVAL_MS);
+      this.refusedSummaryTimer.unref();
+    }
     const body = JSON.stringify(errorResponse(statusCode, message));
     socket.end(
       `HTTP/1.1 ${statusCode} ${reasonPhrase(statusCode)}\r\n` +
-        'Connection: close\r\nContent-Type: application/json\r\nAccess-Control-Allow-Origin: *\r\n' +
+        'Connection: close\r\nContent-Type: application/json\r\n' +
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
     setTimeout(() => socket.destroy(), 1000).unref();

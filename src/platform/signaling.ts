@@ -60,14 +60,30 @@ export class SignalingConnection implements SignalSink {
   private queued = 0;
   private errors = 0;
   private closed = false;
+  private setupTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ws: WebSocket,
     readonly session: string,
     private readonly host: SignalingHost,
     log: Logger,
+    /** The client must start its session (settings or offer) within this, or the WebSocket is closed. */
+    setupTimeoutMs: number,
   ) {
     this.log = log.child({ session, signaling: true });
+    // Before a peer exists nothing needs this WebSocket: a client that opens it and stays silent
+    // is bounded tightly. After setup, quiet is normal; the platform's pings check liveness.
+    this.setupTimer = setTimeout(
+      guard(this.log, { what: 'signaling setup timeout', session }, () => {
+        this.setupTimer = undefined;
+        if (this.peer || this.startingPeer || this.closed) return;
+        this.log.warn({ event: 'signaling.setup_timeout', timeoutMs: setupTimeoutMs }, `no settings or offer within ${setupTimeoutMs} ms; closing the signaling WebSocket`);
+        this.send({ type: 'error', message: `no settings or offer within ${setupTimeoutMs} ms` });
+        this.close(1008, 'session setup timed out');
+      }),
+      setupTimeoutMs,
+    );
+    this.setupTimer.unref();
     ws.on(
       'message',
       guard(this.log, { what: 'signaling message', session }, (data: RawData, isBinary: boolean) => this.enqueue(data, isBinary)),
@@ -242,6 +258,7 @@ export class SignalingConnection implements SignalSink {
 
   private onClose(code: number): void {
     this.closed = true;
+    clearTimeout(this.setupTimer);
     this.log.info({ event: 'signaling.closed', code }, 'signaling WebSocket closed');
     const peer = this.peer;
     if (!peer) return;

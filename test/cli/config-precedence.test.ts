@@ -32,7 +32,7 @@ function writeConfig(path: string, config: Record<string, unknown>, mode = 0o600
 function fullConfig(): Record<string, unknown> {
   return {
     listen: '127.0.0.1:0',
-    token: 'config-token',
+    token: 'config-token-0123456789',
     'socket-dir': join(dir, 'config-sockets'),
     'service-socket': join(dir, 'config.sock'),
     'receivers-dir': join(dir, 'config-receivers'),
@@ -46,12 +46,12 @@ describe('serve with a config file', () => {
     const file = writeConfig(join(dir, 'explicit.json'), fullConfig());
     const envSockets = join(dir, 'env-sockets');
     const serve = startDaemonProcess(
-      ['serve', '--config', file, '--token', 'flag-token'],
-      cleanEnv({ HOME: dir, XDG_RUNTIME_DIR: join(dir, 'runtime'), ANBOX_OOB_TOKEN: 'env-token', ANBOX_OOB_SOCKET_DIR: envSockets }),
+      ['serve', '--config', file, '--token', 'flag-token-0123456789'],
+      cleanEnv({ HOME: dir, XDG_RUNTIME_DIR: join(dir, 'runtime'), ANBOX_OOB_TOKEN: 'env-token-0123456789', ANBOX_OOB_SOCKET_DIR: envSockets }),
     );
     const ready = await serve.line('serve.ready');
     // token: flag > env > file; socket dir: env > file; service socket: file > default.
-    expect(ready).toMatchObject({ token: 'flag-token', socketDir: envSockets, servicePath: join(dir, 'config.sock'), configFile: file });
+    expect(ready).toMatchObject({ token: 'flag-token-0123456789', socketDir: envSockets, servicePath: join(dir, 'config.sock'), configFile: file });
     expect(String(ready.msg)).toContain(`config file ${file}`);
     expect(String(ready.gateway)).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
     expect(serve.lines().find((l) => l.event === 'daemon.started')).toMatchObject({ socketDirSource: 'env', servicePathSource: 'config' });
@@ -63,9 +63,9 @@ describe('serve with a config file', () => {
 
   it('reads $XDG_CONFIG_HOME/anbox-oob/config.json by default, the environment still winning', async () => {
     const file = writeConfig(join(dir, 'xdg', 'anbox-oob', 'config.json'), fullConfig());
-    const serve = startDaemonProcess(['serve'], cleanEnv({ HOME: dir, XDG_CONFIG_HOME: join(dir, 'xdg'), ANBOX_OOB_TOKEN: 'env-token' }));
+    const serve = startDaemonProcess(['serve'], cleanEnv({ HOME: dir, XDG_CONFIG_HOME: join(dir, 'xdg'), ANBOX_OOB_TOKEN: 'env-token-0123456789' }));
     const ready = await serve.line('serve.ready');
-    expect(ready).toMatchObject({ token: 'env-token', socketDir: join(dir, 'config-sockets'), configFile: file });
+    expect(ready).toMatchObject({ token: 'env-token-0123456789', socketDir: join(dir, 'config-sockets'), configFile: file });
     expect(serve.lines().find((l) => l.event === 'platform.started')).toMatchObject({ tokenSource: 'env' });
     expect(serve.lines().find((l) => l.event === 'daemon.started')).toMatchObject({ socketDirSource: 'config', servicePathSource: 'config' });
     expect(await serve.stop()).toBe(0);
@@ -75,7 +75,7 @@ describe('serve with a config file', () => {
     const file = writeConfig(join(dir, 'env.json'), fullConfig());
     const serve = startDaemonProcess(['serve'], cleanEnv({ HOME: dir, XDG_RUNTIME_DIR: join(dir, 'runtime'), ANBOX_OOB_CONFIG: file }));
     const ready = await serve.line('serve.ready');
-    expect(ready).toMatchObject({ token: 'config-token', configFile: file });
+    expect(ready).toMatchObject({ token: 'config-token-0123456789', configFile: file });
     expect(serve.lines().find((l) => l.event === 'platform.started')).toMatchObject({ tokenSource: 'config' });
     expect(serve.lines().find((l) => l.event === 'config.loaded')).toMatchObject({ configSource: 'env' });
     // A private file holding the token is fine: no warning.

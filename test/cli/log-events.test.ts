@@ -42,12 +42,12 @@ describe('log events', () => {
     const socketDir = join(dir, 'sockets');
     const servicePath = join(dir, 'svc.sock');
     const serve = startDaemonProcess(
-      ['serve', '--socket-dir', socketDir, '--service-socket', servicePath, '--receivers-dir', join(dir, 'r'), '--listen', '127.0.0.1:0', '--token', 'tok', '--log-format', 'json'],
+      ['serve', '--socket-dir', socketDir, '--service-socket', servicePath, '--receivers-dir', join(dir, 'r'), '--listen', '127.0.0.1:0', '--token', 'log-events-token-0123', '--log-format', 'json'],
       cleanEnv({ HOME: dir }),
     );
     const ready = await serve.line('serve.ready');
 
-    const client = await StreamClient.start({ gateway: String(ready.gateway), token: 'tok', channels: ['foo'] });
+    const client = await StreamClient.start({ gateway: String(ready.gateway), token: 'log-events-token-0123', channels: ['foo'] });
     clients.push(client);
     await client.channel('foo').opened;
     await waitFor(() => existsSync(join(socketDir, 'webrtc_data_foo')), 'the channel socket', 30_000);

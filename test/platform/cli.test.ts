@@ -86,15 +86,15 @@ describe('anbox-oob platform', () => {
 
   it('prints the page URL and the token, serves a session, and stops on SIGTERM removing every socket', async () => {
     const socketDir = join(dir, 'sockets');
-    const p = start(['platform', '--socket-dir', socketDir, '--listen', '127.0.0.1:0'], { ANBOX_OOB_TOKEN: 'env-token' });
+    const p = start(['platform', '--socket-dir', socketDir, '--listen', '127.0.0.1:0'], { ANBOX_OOB_TOKEN: 'env-token-0123456789' });
     const started = await p.line('platform.started');
-    expect(started).toMatchObject({ token: 'env-token', tokenSource: 'env', socketDir });
+    expect(started).toMatchObject({ token: 'env-token-0123456789', tokenSource: 'env', socketDir });
     const gateway = String(started.gateway);
     expect(gateway).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(started.pageUrl).toBe(`${gateway}/?token=env-token`);
+    expect(started.pageUrl).toBe(`${gateway}/?token=env-token-0123456789`);
     expect(String(started.msg)).toContain(String(started.pageUrl));
 
-    const client = await StreamClient.start({ gateway, token: 'env-token', channels: ['foo'] });
+    const client = await StreamClient.start({ gateway, token: 'env-token-0123456789', channels: ['foo'] });
     clients.push(client);
     await client.channel('foo').opened;
     const path = join(socketDir, 'webrtc_data_foo');
@@ -149,15 +149,15 @@ describe('anbox-oob serve', () => {
   it('runs the platform and the daemon in one process: a page channel reaches `anbox-oob connect`', async () => {
     const socketDir = join(dir, 'sockets');
     const servicePath = join(dir, 'svc.sock');
-    const s = start(['serve', '--socket-dir', socketDir, '--service-socket', servicePath, '--listen', '127.0.0.1:0', '--token', 'serve-token']);
+    const s = start(['serve', '--socket-dir', socketDir, '--service-socket', servicePath, '--listen', '127.0.0.1:0', '--token', 'serve-token-0123456789']);
     const ready = await s.line('serve.ready');
-    expect(ready).toMatchObject({ token: 'serve-token', socketDir, servicePath });
+    expect(ready).toMatchObject({ token: 'serve-token-0123456789', socketDir, servicePath });
     expect(String(ready.msg)).toContain('anbox-oob connect foo');
     expect(String(ready.msg)).toContain(String(ready.pageUrl));
     expect(s.lines().some((l) => l.event === 'daemon.started' && l.servicePath === servicePath)).toBe(true);
     expect(s.lines().find((l) => l.event === 'platform.started')).toMatchObject({ tokenSource: 'flag', socketDir });
 
-    const client = await StreamClient.start({ gateway: String(ready.gateway), token: 'serve-token', channels: ['foo'] });
+    const client = await StreamClient.start({ gateway: String(ready.gateway), token: 'serve-token-0123456789', channels: ['foo'] });
     clients.push(client);
     await client.channel('foo').opened;
     await waitFor(() => existsSync(join(socketDir, 'webrtc_data_foo')), 'the channel socket');

@@ -64,8 +64,11 @@ describe('--listen and the platform options', () => {
   });
 
   it('takes the token from --token, else ANBOX_OOB_TOKEN, else generates one', () => {
-    expect(platformSettings({ token: 'flag' }, { ANBOX_OOB_TOKEN: 'env' })).toMatchObject({ token: 'flag', tokenSource: 'flag' });
-    expect(platformSettings({}, { ANBOX_OOB_TOKEN: 'env' })).toMatchObject({ token: 'env', tokenSource: 'env' });
+    expect(platformSettings({ token: 'flag-token-0123456789' }, { ANBOX_OOB_TOKEN: 'env-token-0123456789' })).toMatchObject({ token: 'flag-token-0123456789', tokenSource: 'flag' });
+    expect(platformSettings({}, { ANBOX_OOB_TOKEN: 'env-token-0123456789' })).toMatchObject({ token: 'env-token-0123456789', tokenSource: 'env' });
+    // Given tokens need 16 characters, wherever they come from.
+    expect(() => platformSettings({ token: 'flag' }, {})).toThrow(/at least 16/);
+    expect(() => platformSettings({}, { ANBOX_OOB_TOKEN: 'env' })).toThrow(/ANBOX_OOB_TOKEN.*at least 16/);
     expect(platformSettings({}, {})).toMatchObject({ token: undefined, tokenSource: 'generated', listen: { host: '127.0.0.1', port: 8777 }, stunUrls: [], binary: false });
     expect(platformSettings({ listen: '1.2.3.4:5' }, { ANBOX_OOB_LISTEN: '0.0.0.0:1' }).listen).toEqual({ host: '1.2.3.4', port: 5 });
     expect(platformSettings({}, { ANBOX_OOB_LISTEN: '0.0.0.0:1' }).listen).toEqual({ host: '0.0.0.0', port: 1 });

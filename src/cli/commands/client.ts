@@ -58,7 +58,8 @@ Options:
   --linger MS            after stdin ends and all of it is sent, keep receiving for MS milliseconds,
                          then disconnect (default ${DEFAULT_LINGER_MS}, like socat -t)
   --api-version 1|2      signaling API version (default 2, the SDK's default; 1: this client offers)
-  --timeout MS           fail when the channels are not all open after MS milliseconds (default ${DEFAULT_OPEN_TIMEOUT_MS})
+  --timeout MS           fail when the channels are not all open after MS milliseconds (default ${DEFAULT_OPEN_TIMEOUT_MS});
+                         the gateway's session request gets the same bound (its answer at most 1 MiB)
   --log-level LEVEL      diagnostics on stderr: ${LOG_LEVELS.join(' | ')} (default warn;
                          trace adds libdatachannel's own log)
   --log-format FORMAT    json | pretty (default: pretty on a terminal, else JSON lines)

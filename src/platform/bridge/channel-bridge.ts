@@ -35,7 +35,10 @@ import { effectiveMaxMessageSize, messageByteLength, Utf8Chunker, type BrowserMe
  * then go as binary. When the channel's bufferedAmount() is above `highWaterMark` the bridge stops
  * reading the socket (pause) and resumes on handleBufferedAmountLow(), fired when it falls to
  * `lowWaterMark` (set as the channel's threshold at open; a 250 ms poll is the fallback should the
- * event never come). A send returning false means "queued", not failure. A send that throws is
+ * event never come). Bytes alone do not bound the queue: tiny messages cost far more than their
+ * bytes (1-byte writes of a slowly read channel, say). So the bridge also counts messages sent since
+ * the channel's buffer was last seen empty, and pauses above `maxQueuedMessages` (default 4096)
+ * until the buffer is empty again. A send returning false means "queued", not failure. A send that throws is
  * caught, logged against the channel, and closes the app connection. Nothing here throws into its
  * caller: in the platform these run inside node-datachannel callbacks, where a throw aborts the
  * process.
@@ -72,7 +75,10 @@ export const DEFAULT_OVERFLOW_AFTER_MS = 1000;
 export const DEFAULT_GRACE_MS = 1000;
 export const DEFAULT_CARRY_FLUSH_MS = 20;
 export { CHANNEL_SOCKET_MODES, DEFAULT_CHANNEL_SOCKET_MODE } from './channel-socket-mode.js';
+export const DEFAULT_MAX_QUEUED_MESSAGES = 4096;
 const BACKPRESSURE_POLL_MS = 250;
+/** Polled faster while paused on the message count: the buffer's bytes say little about it then. */
+const MESSAGE_BACKPRESSURE_POLL_MS = 20;
 
 export interface ChannelBridgeOptions {
   socketDir: string;
@@ -94,6 +100,8 @@ export interface ChannelBridgeOptions {
   highWaterMark?: number;
   /** The channel's buffered-amount-low threshold; reading resumes at or below it. Default 256 KiB. */
   lowWaterMark?: number;
+  /** Stop reading the socket while more messages than this may be queued in the channel. Default 4096. */
+  maxQueuedMessages?: number;
   /** How long a replaced or closing connection may take to finish after EOF before it is destroyed. Default 1000 ms. */
   graceMs?: number;
   /**
@@ -151,6 +159,8 @@ export interface ChannelBridgeStats {
   sendFailures: number;
   /** Times reading the socket was paused because the channel's buffer was above the high-water mark. */
   backpressurePauses: number;
+  /** Of those, pauses because too many messages were queued (whatever their bytes). */
+  messageBackpressurePauses: number;
 }
 
 interface Connection {
@@ -215,7 +225,12 @@ export class ChannelBridge {
     connectionsClosedForOverflow: 0,
     sendFailures: 0,
     backpressurePauses: 0,
+    messageBackpressurePauses: 0,
   };
+  private readonly maxQueuedMessages: number;
+  /** Messages sent since the channel's buffer was last seen empty: an upper bound of those queued. */
+  private messagesSinceEmpty = 0;
+  private pausedOnMessages = false;
 
   /**
    * Creates the listening socket (and the socket dir again if it was deleted) and returns the bridge.
@@ -277,6 +292,7 @@ export class ChannelBridge {
     this.maxBuffered = limits.maxBuffered;
     this.overflowAfterMs = limits.overflowAfterMs;
     this.highWaterMark = limits.highWaterMark;
+    this.maxQueuedMessages = limits.maxQueuedMessages;
     this.lowWaterMark = limits.lowWaterMark;
     this.graceMs = limits.graceMs;
     this.carryFlushMs = limits.carryFlushMs;
@@ -502,6 +518,7 @@ export class ChannelBridge {
         return false;
       }
       const bytes = messageByteLength(message);
+      this.messagesSinceEmpty++;
       this.counters.messagesToBrowser++;
       this.counters.bytesToBrowser += bytes;
       if (message.type === 'text') this.counters.textMessagesToBrowser++;
@@ -513,25 +530,41 @@ export class ChannelBridge {
   private checkBackpressure(): void {
     if (this.backpressured) return;
     const amount = this.safePortCall(() => this.port.bufferedAmount(), 0);
-    if (amount <= this.highWaterMark) return;
+    if (amount === 0) this.messagesSinceEmpty = 0;
+    const onMessages = this.messagesSinceEmpty > this.maxQueuedMessages;
+    if (amount <= this.highWaterMark && !onMessages) return;
     this.backpressured = true;
+    this.pausedOnMessages = onMessages && amount <= this.highWaterMark;
     this.counters.backpressurePauses++;
+    if (this.pausedOnMessages) this.counters.messageBackpressurePauses++;
     this.current?.socket.pause();
-    this.log.debug({ event: 'channel.backpressure_paused', bufferedAmount: amount, highWaterMark: this.highWaterMark }, 'channel buffer above the high-water mark; pausing the app socket');
-    // Fallback should the buffered-amount-low event never be delivered.
+    this.log.debug(
+      { event: 'channel.backpressure_paused', bufferedAmount: amount, highWaterMark: this.highWaterMark, queuedMessages: this.messagesSinceEmpty, maxQueuedMessages: this.maxQueuedMessages },
+      'channel buffer above the high-water mark or message count; pausing the app socket',
+    );
+    // Fallback should the buffered-amount-low event never be delivered; the only way out of a pause on messages.
     this.backpressurePoll = setInterval(
       () =>
         this.guard('polling the buffered amount', () => {
-          if (this.safePortCall(() => this.port.bufferedAmount(), 0) <= this.lowWaterMark) this.releaseBackpressure();
+          if (this.drainedEnough()) this.releaseBackpressure();
         }),
-      BACKPRESSURE_POLL_MS,
+      this.pausedOnMessages ? MESSAGE_BACKPRESSURE_POLL_MS : BACKPRESSURE_POLL_MS,
     );
     this.backpressurePoll.unref();
   }
 
+  /** A pause on bytes ends at the low-water mark; one on messages when the buffer is empty. */
+  private drainedEnough(): boolean {
+    const amount = this.safePortCall(() => this.port.bufferedAmount(), 0);
+    if (amount === 0) this.messagesSinceEmpty = 0;
+    return this.pausedOnMessages ? amount === 0 : amount <= this.lowWaterMark && this.messagesSinceEmpty <= this.maxQueuedMessages;
+  }
+
   private releaseBackpressure(): void {
     if (!this.backpressured) return;
+    if (!this.isClosed && !this.drainedEnough()) return;
     this.backpressured = false;
+    this.pausedOnMessages = false;
     clearInterval(this.backpressurePoll);
     this.backpressurePoll = undefined;
     if (this.isClosed) return;
@@ -724,6 +757,7 @@ interface Limits {
   lowWaterMark: number;
   graceMs: number;
   carryFlushMs: number;
+  maxQueuedMessages: number;
 }
 
 function checkLimits(options: ChannelBridgeOptions): Limits {
@@ -733,12 +767,14 @@ function checkLimits(options: ChannelBridgeOptions): Limits {
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
   const carryFlushMs = options.carryFlushMs ?? DEFAULT_CARRY_FLUSH_MS;
   const overflowAfterMs = options.overflowAfterMs ?? DEFAULT_OVERFLOW_AFTER_MS;
-  for (const [name, value] of Object.entries({ maxBufferedToSocketBytes: maxBuffered, overflowAfterMs, highWaterMark, lowWaterMark, graceMs, carryFlushMs })) {
+  const maxQueuedMessages = options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES;
+  for (const [name, value] of Object.entries({ maxBufferedToSocketBytes: maxBuffered, overflowAfterMs, highWaterMark, lowWaterMark, graceMs, carryFlushMs, maxQueuedMessages })) {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
   }
   if (maxBuffered < 1) throw new RangeError('maxBufferedToSocketBytes must be at least 1');
   if (lowWaterMark > highWaterMark) throw new RangeError(`lowWaterMark (${lowWaterMark}) must not exceed highWaterMark (${highWaterMark})`);
-  return { maxBuffered, overflowAfterMs, highWaterMark, lowWaterMark, graceMs, carryFlushMs };
+  if (maxQueuedMessages < 1) throw new RangeError('maxQueuedMessages must be at least 1');
+  return { maxBuffered, overflowAfterMs, highWaterMark, lowWaterMark, graceMs, carryFlushMs, maxQueuedMessages };
 }
 
 function listenError(path: string, negErrno: number): ListenError {

@@ -33,6 +33,12 @@ import { isUtf8 } from 'node:buffer';
 
 /** Chromium's RTCDataChannel.send limit and advertised max-message-size: the cap for every message. */
 export const CHROMIUM_MAX_MESSAGE_BYTES = 262_144;
+/**
+ * The smallest remote a=max-message-size a channel is bridged with. Below it every app write would
+ * become thousands of messages (4 MiB at max-message-size:1 is 4.19M messages); raising the limit
+ * instead is no answer, as the peer would drop the bigger messages. Such a channel is refused.
+ */
+export const MIN_REMOTE_MAX_MESSAGE_BYTES = 1024;
 /** RFC 8841: the remote's limit when its SDP carries no a=max-message-size. */
 export const DEFAULT_REMOTE_MAX_MESSAGE_BYTES = 65_536;
 
@@ -52,6 +58,13 @@ export interface Utf8ChunkerOptions {
  * `maxMessageSize()`): at most 256 KiB; 0, negative or infinite mean "no limit" (RFC 8841's 0) and
  * give 256 KiB; anything not a number gives the RFC 8841 default of 64 KiB.
  */
+/** Why a remote advertising `remoteMaxMessageSize` cannot be bridged, or undefined when it can (0: no limit). */
+export function remoteMaxMessageSizeRefusal(remoteMaxMessageSize: number): string | undefined {
+  if (typeof remoteMaxMessageSize !== 'number' || Number.isNaN(remoteMaxMessageSize) || remoteMaxMessageSize <= 0) return undefined;
+  if (remoteMaxMessageSize >= MIN_REMOTE_MAX_MESSAGE_BYTES) return undefined;
+  return `the peer's a=max-message-size:${remoteMaxMessageSize} is below the ${MIN_REMOTE_MAX_MESSAGE_BYTES}-byte floor (every write would become a flood of tiny messages)`;
+}
+
 export function effectiveMaxMessageSize(remoteMaxMessageSize: number): number {
   if (typeof remoteMaxMessageSize !== 'number' || Number.isNaN(remoteMaxMessageSize)) return DEFAULT_REMOTE_MAX_MESSAGE_BYTES;
   if (remoteMaxMessageSize <= 0 || remoteMaxMessageSize === Infinity) return CHROMIUM_MAX_MESSAGE_BYTES;

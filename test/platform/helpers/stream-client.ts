@@ -109,6 +109,8 @@ export class ClientChannel {
 }
 
 export interface StreamClientOptions {
+  /** Changes the SDP sent to the server (a hostile peer's a=max-message-size:1, say); the local description is unchanged. */
+  rewriteLocalSdp?: (sdp: string) => string;
   gateway: string;
   token: string;
   /** Data channel names, created after `control` in this order. */
@@ -169,7 +171,8 @@ export class StreamClient {
       if (this.heldLocal) this.heldLocal.push(message);
       else this.signal(message);
     });
-    this.pc.onLocalDescription((sdp, type) => {
+    this.pc.onLocalDescription((localSdp, type) => {
+      const sdp = options.rewriteLocalSdp ? options.rewriteLocalSdp(localSdp) : localSdp;
       if (type === 'offer') this.signal({ type: 'offer', sdp: b64(sdp), dataChannels: options.channels });
       else this.signal({ type, sdp: b64(sdp) });
     });
