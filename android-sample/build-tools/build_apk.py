@@ -196,7 +196,7 @@ def debug_keystore(out_dir):
 
 
 def build_flavor(flavor, config, tools, out_dir, work):
-    android_all, dx = tools
+    android_all, dx, java8 = tools
     aapt2 = require_tool('aapt2', 'aapt')
     zipalign = require_tool('zipalign', 'zipalign')
     apksigner = require_tool('apksigner', 'apksigner')
@@ -221,7 +221,7 @@ def build_flavor(flavor, config, tools, out_dir, work):
     sources = java_sources(os.path.join(SAMPLE, 'protocol', 'src', 'main', 'java'),
                            os.path.join(APP, 'src', 'main', 'java'),
                            os.path.join(APP, 'src', flavor, 'java'), gen)
-    boot = os.pathsep.join([android_all, java8_base(fdir)])
+    boot = os.pathsep.join([android_all, java8])
     # -classfile: android-all's classes carry @UnsupportedAppUsage, whose class it does not ship
     # (android.jar strips it); javac would warn about the framework's class files, not ours.
     run(['javac', '-source', '8', '-target', '8', '-bootclasspath', boot, '-encoding', 'UTF-8',
@@ -258,6 +258,7 @@ def main():
         os.makedirs(args.out, exist_ok=True)
         work = tempfile.mkdtemp(prefix='aoob-apk-')
         try:
+            tools = tools + [java8_base(work)]
             for flavor in args.flavor or FLAVORS:
                 print(build_flavor(flavor, config, tools, os.path.abspath(args.out), work), flush=True)
         finally:
