@@ -195,17 +195,11 @@ def debug_keystore(out_dir):
     return path
 
 
-def build_flavor(flavor, config, tools, out_dir, work):
-    android_all, dx, java8 = tools
+def link_resources(flavor, config, fdir):
+    """Steps 1 and 2: the merged manifest, the linked resource APK and R.java (in fdir/gen)."""
     aapt2 = require_tool('aapt2', 'aapt')
-    zipalign = require_tool('zipalign', 'zipalign')
-    apksigner = require_tool('apksigner', 'apksigner')
-    fdir = os.path.join(work, flavor)
-    os.makedirs(fdir)
-
     manifest = os.path.join(fdir, 'AndroidManifest.xml')
     merge_manifest(flavor, config, manifest)
-
     compiled = os.path.join(fdir, 'compiled-res.zip')
     run([aapt2, 'compile', '--dir', os.path.join(APP, 'src', 'main', 'res'), '-o', compiled])
     gen = os.path.join(fdir, 'gen')
@@ -216,6 +210,33 @@ def build_flavor(flavor, config, tools, out_dir, work):
     if application_id != config['namespace']:
         link += ['--rename-manifest-package', application_id]
     run(link + [compiled])
+    return manifest, linked, gen
+
+
+def robolectric_resources(flavor, config, out_dir):
+    """What AGP hands Robolectric with unitTests.includeAndroidResources: the merged manifest, the
+    linked resources and R.java, and com/android/tools/test_config.properties pointing at them."""
+    fdir = os.path.abspath(out_dir)
+    if os.path.isdir(fdir):
+        shutil.rmtree(fdir)
+    os.makedirs(fdir)
+    manifest, linked, _ = link_resources(flavor, config, fdir)
+    props_dir = os.path.join(fdir, 'test-config', 'com', 'android', 'tools')
+    os.makedirs(props_dir)
+    with open(os.path.join(props_dir, 'test_config.properties'), 'w', encoding='utf-8') as f:
+        f.write('android_merged_manifest=%s\n' % manifest)
+        f.write('android_resource_apk=%s\n' % linked)
+        f.write('android_custom_package=%s\n' % config['namespace'])
+
+
+def build_flavor(flavor, config, tools, out_dir, work):
+    android_all, dx, java8 = tools
+    zipalign = require_tool('zipalign', 'zipalign')
+    apksigner = require_tool('apksigner', 'apksigner')
+    fdir = os.path.join(work, flavor)
+    os.makedirs(fdir)
+
+    _, linked, gen = link_resources(flavor, config, fdir)
 
     classes = os.path.join(fdir, 'classes')
     sources = java_sources(os.path.join(SAMPLE, 'protocol', 'src', 'main', 'java'),
@@ -251,9 +272,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', default=os.path.join(SAMPLE, 'build', 'apk'), help='output directory')
     parser.add_argument('--flavor', action='append', choices=FLAVORS, help='flavor to build (default: both)')
+    parser.add_argument('--robolectric-resources', metavar='DIR',
+                        help='only link the anbox flavor\'s resources for the Robolectric tests into DIR (pom.xml)')
     args = parser.parse_args()
     try:
         config = gradle_config()
+        if args.robolectric_resources:
+            robolectric_resources('anbox', config, args.robolectric_resources)
+            return 0
         tools = maven_tools()
         os.makedirs(args.out, exist_ok=True)
         work = tempfile.mkdtemp(prefix='aoob-apk-')

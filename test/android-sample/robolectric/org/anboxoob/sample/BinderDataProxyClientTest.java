@@ -35,7 +35,7 @@ import org.robolectric.annotation.Config;
  * fstat reports mode 0 for a socket too), so a test of checkIsSocket would pass for the wrong reason.
  */
 @RunWith(RobolectricTestRunner.class)
-@Config(sdk = 34, manifest = Config.NONE)
+@Config(sdk = 34)
 public class BinderDataProxyClientTest {
 
     /** What the fake proxy does with a connect(channel) it has read and checked. */
