@@ -263,7 +263,7 @@ def build_flavor(flavor, config, tools, out_dir, work):
     apk = os.path.join(out_dir, 'app-%s-debug.apk' % flavor)
     run([apksigner, 'sign', '--ks', debug_keystore(out_dir), '--ks-key-alias', DEBUG_KEY_ALIAS,
          '--ks-pass', 'pass:' + DEBUG_KEY_PASSWORD, '--key-pass', 'pass:' + DEBUG_KEY_PASSWORD,
-         '--min-sdk-version', config['minSdk'], '--out', apk, aligned])
+         '--min-sdk-version', config['minSdk'], '--v4-signing-enabled', 'false', '--out', apk, aligned])
     run([apksigner, 'verify', '--min-sdk-version', config['minSdk'], apk])
     return apk
 
