@@ -1,5 +1,6 @@
-// Compiles and runs the Android sample's plain-Java code with the machine's JDK. There is no
-// Android SDK here: the protocol module is plain Java on purpose, and the Java test program
+// Compiles and runs the Android sample's plain-Java code with the machine's JDK (the app itself is
+// compiled against the real framework by build_apk.py, apk.test.ts): the protocol module is plain
+// Java on purpose, and the Java test program
 // (java/org/anboxoob/protocoltest/ProtocolTest.java) exercises it. A missing or too old JDK fails
 // the tests with this module's message; nothing is skipped.
 import { execFile, spawnSync } from 'node:child_process';
@@ -11,7 +12,6 @@ export const ANDROID_SAMPLE = join(REPO_ROOT, 'android-sample');
 export const PROTOCOL_SOURCES = join(ANDROID_SAMPLE, 'protocol', 'src', 'main', 'java');
 export const APP_SOURCES = join(ANDROID_SAMPLE, 'app', 'src');
 export const TEST_SOURCES = join(REPO_ROOT, 'test', 'android-sample', 'java');
-export const STUB_SOURCES = join(REPO_ROOT, 'test', 'android-sample', 'android-stubs');
 export const TEST_MAIN_CLASS = 'org.anboxoob.protocoltest.ProtocolTest';
 
 /** The test program uses Java 16+ Unix-domain SocketChannels; it is compiled for 17. */

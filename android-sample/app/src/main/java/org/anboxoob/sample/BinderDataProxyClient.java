@@ -4,6 +4,7 @@ import android.os.IBinder;
 import android.os.Parcel;
 import android.os.ParcelFileDescriptor;
 import android.os.RemoteException;
+import android.os.TransactionTooLargeException;
 import android.system.ErrnoException;
 import android.system.Os;
 import android.system.OsConstants;
@@ -12,6 +13,7 @@ import android.system.StructStat;
 import java.io.IOException;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
+import java.util.NoSuchElementException;
 
 import org.anboxoob.protocol.DataProxyException;
 import org.anboxoob.protocol.OobConstants;
@@ -32,7 +34,11 @@ public final class BinderDataProxyClient implements DataProxyClient {
     @Override
     public ParcelFileDescriptor connect(String channel) throws DataProxyException {
         if (channel == null) throw new IllegalArgumentException("channel name is null");
-        IBinder service = getService();
+        return connect(getService(), channel);
+    }
+
+    /** The call itself, on a given service binder (the tests hand it a fake one). */
+    static ParcelFileDescriptor connect(IBinder service, String channel) throws DataProxyException {
         Parcel data = Parcel.obtain();
         Parcel reply = Parcel.obtain();
         try {
@@ -53,21 +59,49 @@ public final class BinderDataProxyClient implements DataProxyClient {
             }
             checkIsSocket(descriptor, channel);
             return descriptor;
+        } catch (TransactionTooLargeException e) {
+            throw new DataProxyException(Status.FAILED_TRANSACTION, "FAILED_TRANSACTION",
+                    "binder call to " + OobConstants.SERVICE_NAME + " failed: " + e, e);
         } catch (RemoteException e) {
-            // DeadObjectException included: the proxy died during the call.
+            // DeadObjectException (DEAD_OBJECT, or FAILED_TRANSACTION on a small parcel: the proxy
+            // died during the call) and any other RemoteException.
             throw new DataProxyException(Status.DEAD_OBJECT, DataProxyException.CONNECTION_LOST,
                     "binder call to " + OobConstants.SERVICE_NAME + " failed: " + e, e);
-        } catch (SecurityException e) {
-            throw new DataProxyException(Status.PERMISSION_DENIED, "PERMISSION_DENIED",
-                    "the data proxy refused this app (it must run as a system app): " + e.getMessage(), e);
-        } catch (IllegalArgumentException | IllegalStateException e) {
-            // How the framework surfaces error statuses in a reply (BAD_VALUE, a malformed Parcel...).
-            throw new DataProxyException(Status.BAD_VALUE, DataProxyException.INVALID_DESCRIPTOR,
-                    "the data proxy's reply could not be used: " + e, e);
+        } catch (RuntimeException e) {
+            int status = statusOf(e);
+            throw new DataProxyException(status, Status.name(status),
+                    "the data proxy answered " + Status.name(status) + " for channel \"" + channel + "\": " + e, e);
         } finally {
             data.recycle();
             reply.recycle();
         }
+    }
+
+    /**
+     * The {@code status_t} behind a RuntimeException that {@code BinderProxy.transact} or
+     * {@code Parcel} threw. libbinder's error statuses reach Java as exceptions of these types
+     * (frameworks/base/core/jni/android_util_Binder.cpp, signalExceptionForError); several
+     * statuses share a type (BAD_VALUE and BAD_TYPE are both IllegalArgumentException), so the
+     * first of them is reported. The statuses thrown as a plain RuntimeException are told apart by
+     * the message that function gives them.
+     */
+    static int statusOf(RuntimeException e) {
+        if (e instanceof SecurityException) return Status.PERMISSION_DENIED;
+        if (e instanceof IllegalArgumentException) return Status.BAD_VALUE;
+        if (e instanceof UnsupportedOperationException) return Status.INVALID_OPERATION;
+        if (e instanceof IndexOutOfBoundsException) return Status.BAD_INDEX;
+        if (e instanceof NoSuchElementException) return Status.NAME_NOT_FOUND;
+        if (e instanceof NullPointerException) return Status.UNEXPECTED_NULL;
+        // android.os.ParcelFormatException (NOT_ENOUGH_DATA): named rather than imported, as SDK
+        // stubs of some API levels do not list it.
+        if ("android.os.ParcelFormatException".equals(e.getClass().getName())) return Status.NOT_ENOUGH_DATA;
+        if (e.getClass() == RuntimeException.class) {
+            String message = e.getMessage() != null ? e.getMessage() : "";
+            if (message.startsWith("Unknown transaction code")) return Status.UNKNOWN_TRANSACTION;
+            if (message.startsWith("Not allowed to write file descriptors")) return Status.FDS_NOT_ALLOWED;
+            if (message.startsWith("Transaction failed")) return Status.FAILED_TRANSACTION;
+        }
+        return Status.UNKNOWN_ERROR;
     }
 
     @Override

@@ -38,6 +38,8 @@ import org.anboxoob.protocol.Status;
 public class MainActivity extends Activity implements ChannelRegistry.Listener, ChannelSession.Listener {
     private static final String TAG = "AnboxOobSample";
     private static final int MAX_LOG_CHARS = 20_000;
+    /** Saved instance state: the channel the user asked for, reconnected after a recreation. */
+    static final String STATE_WANTED_CHANNEL = "wanted-channel";
 
     private final ExecutorService connector = Executors.newSingleThreadExecutor(ChannelSession.named("oob-connect"));
     private final ChannelRegistry registry = ChannelRegistry.get();
@@ -61,7 +63,8 @@ public class MainActivity extends Activity implements ChannelRegistry.Listener, 
     private int generation;
     /** The generation of the connect attempt under way, or -1. */
     private int connectingGeneration = -1;
-    private boolean destroyed;
+    /** Set on the main thread in onDestroy; read by the session threads before they post. */
+    private volatile boolean destroyed;
 
     @Override
     protected void onCreate(Bundle savedInstanceState) {
@@ -116,6 +119,20 @@ public class MainActivity extends Activity implements ChannelRegistry.Listener, 
         showChannels(registry.liveChannels());
         log("transport: " + client.describe());
         updateStatus();
+
+        // Recreated (a configuration change not listed in android:configChanges, or the process
+        // was killed in the background): reconnect to the channel the user had asked for.
+        String saved = savedInstanceState != null ? savedInstanceState.getString(STATE_WANTED_CHANNEL) : null;
+        if (saved != null) {
+            channelInput.setText(saved);
+            connectTo(saved);
+        }
+    }
+
+    @Override
+    protected void onSaveInstanceState(Bundle outState) {
+        super.onSaveInstanceState(outState);
+        if (wantedChannel != null) outState.putString(STATE_WANTED_CHANNEL, wantedChannel);
     }
 
     @Override
@@ -253,17 +270,20 @@ public class MainActivity extends Activity implements ChannelRegistry.Listener, 
 
     @Override
     public void onReceived(ChannelSession from, byte[] data, int length, final String text) {
-        if (text.isEmpty()) return;
+        // Bytes may still arrive between onDestroy and the reader thread seeing its socket shut:
+        // nothing is posted for a destroyed activity, and a post already queued does nothing.
+        if (text.isEmpty() || destroyed) return;
         runOnUiThread(new Runnable() {
             @Override
             public void run() {
-                log("← " + text);
+                if (!destroyed) log("← " + text);
             }
         });
     }
 
     @Override
     public void onClosed(final ChannelSession closed, final IOException error) {
+        if (destroyed) return;
         runOnUiThread(new Runnable() {
             @Override
             public void run() {

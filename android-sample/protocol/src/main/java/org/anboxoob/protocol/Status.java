@@ -14,6 +14,8 @@ public final class Status {
     public static final int INVALID_OPERATION = -38;
     public static final int NOT_ENOUGH_DATA = -61;
     public static final int UNKNOWN_TRANSACTION = -74;
+    /** -EOVERFLOW. */
+    public static final int BAD_INDEX = -75;
     public static final int UNKNOWN_ERROR = 0x80000000;
     public static final int BAD_TYPE = 0x80000001;
     public static final int FAILED_TRANSACTION = 0x80000002;
@@ -33,6 +35,7 @@ public final class Status {
             case INVALID_OPERATION: return "INVALID_OPERATION";
             case NOT_ENOUGH_DATA: return "NOT_ENOUGH_DATA";
             case UNKNOWN_TRANSACTION: return "UNKNOWN_TRANSACTION";
+            case BAD_INDEX: return "BAD_INDEX";
             case UNKNOWN_ERROR: return "UNKNOWN_ERROR";
             case BAD_TYPE: return "BAD_TYPE";
             case FAILED_TRANSACTION: return "FAILED_TRANSACTION";

@@ -1,5 +1,0 @@
-package android.os;
-
-public class AndroidException extends Exception {
-    public AndroidException() { throw new RuntimeException("Stub!"); }
-}

@@ -1,5 +1,0 @@
-package android.os;
-
-public class RemoteException extends AndroidException {
-    public RemoteException() { throw new RuntimeException("Stub!"); }
-}

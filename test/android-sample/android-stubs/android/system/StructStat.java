@@ -1,5 +1,0 @@
-package android.system;
-
-public final class StructStat {
-    public final int st_mode = 0;
-}

@@ -1,4 +1,0 @@
-package android.text;
-
-public interface Editable extends CharSequence {
-}

@@ -1,5 +1,0 @@
-package android.widget;
-
-public interface Adapter {
-    int getCount();
-}

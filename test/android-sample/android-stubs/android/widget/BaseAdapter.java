@@ -1,4 +1,0 @@
-package android.widget;
-
-public abstract class BaseAdapter implements ListAdapter {
-}

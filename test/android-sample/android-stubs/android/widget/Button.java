@@ -1,4 +1,0 @@
-package android.widget;
-
-public class Button extends TextView {
-}

@@ -1,4 +1,0 @@
-package android.widget;
-
-public interface ListAdapter extends Adapter {
-}
