@@ -78,7 +78,7 @@ async function startProxy(
   const { paths } = settings;
   let server: DataProxyServer;
   try {
-    server = DataProxyServer.start({ servicePath: paths.servicePath, socketDir: paths.socketDir, allowUids: settings.allowUids, log });
+    server = DataProxyServer.start({ servicePath: paths.servicePath, socketDir: paths.socketDir, allowUids: settings.allowUids, limits: settings.serviceLimits, log });
   } catch (error) {
     const message = error instanceof ListenError || error instanceof Error ? error.message : String(error);
     throw new StartFailure({ event: 'daemon.start_failed', servicePath: paths.servicePath }, message);
