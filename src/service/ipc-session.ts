@@ -252,7 +252,8 @@ export class IpcSession {
       if (!(transaction.flags & FLAG_ONEWAY)) this.sendError(transaction.id, error);
       // Whatever the client sent behind a stream-mode connect was meant for the channel, not
       // frames to execute; a uid that may not transact gets one answer, not a session: hang up.
-      if (transaction.replyMode === ReplyMode.STREAM || replyError.errorCode === 'PERMISSION_DENIED') this.condemn();
+      // (addService's PERMISSION_DENIED to an allowed peer is an ordinary refusal.)
+      if (transaction.replyMode === ReplyMode.STREAM || !this.deps.dispatcher.isAllowed(this.peer)) this.condemn();
       return;
     }
     this.deps.onTransaction('served');
