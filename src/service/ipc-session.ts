@@ -67,6 +67,11 @@ export class IpcSession {
       onData: (bytes, fds) => this.onData(bytes, fds),
       onClose: (errno) => this.onConnectionClosed(errno),
     });
+    // While the daemon-wide budget is spent, a new connection waits before its first read too.
+    if (deps.budget.exhausted) {
+      this.connection.pauseReading();
+      deps.budget.waitForRoom(this.wake);
+    }
   }
 
   /** Stops reading new requests; resolves once the transaction in flight has been answered. */

@@ -18,9 +18,14 @@ export interface ServiceLimits {
   frameTimeoutMs: number;
 }
 
+/**
+ * Connections cost descriptors, not memory (the byte budget bounds that), so their caps are set
+ * for descriptors: 1,000 clients of one uid at once is a load the daemon serves (test/load), and
+ * one uid cannot take every descriptor from the others.
+ */
 export const DEFAULT_SERVICE_LIMITS: ServiceLimits = {
-  maxConnections: 256,
-  maxConnectionsPerUid: 64,
+  maxConnections: 4096,
+  maxConnectionsPerUid: 1024,
   maxBufferedBytes: 64 * 1024 * 1024,
   frameTimeoutMs: 10_000,
 };

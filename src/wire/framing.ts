@@ -86,7 +86,14 @@ export class FrameDecoder {
     if (needed <= this.buffer.length && this.start > 0) {
       this.buffer.copy(this.buffer, 0, this.start, this.end);
     } else {
-      const grown = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2, 4096));
+      // Doubling, but never past the end of the frame being received: a peer holding most of a
+      // 1 MiB frame costs about 1 MiB, not 2.
+      let capacity = Math.max(needed, this.buffer.length * 2, 4096);
+      if (live >= FRAME_HEADER_BYTES) {
+        const frameEnd = FRAME_HEADER_BYTES + this.buffer.readUInt32LE(this.start);
+        if (frameEnd <= FRAME_HEADER_BYTES + this.maxFrameBytes && needed <= frameEnd) capacity = Math.min(capacity, frameEnd);
+      }
+      const grown = Buffer.allocUnsafe(capacity);
       this.buffer.copy(grown, 0, this.start, this.end);
       this.buffer = grown;
     }

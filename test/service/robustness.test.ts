@@ -262,10 +262,7 @@ describe('descriptors', () => {
 
   it('answers OUT_OF_DESCRIPTORS when it runs out, and recovers', async () => {
     const ownDir = makeTempDir();
-    // The connection caps are raised past the descriptor limit: this is about running out of descriptors.
-    const tight = await startDaemon(ownDir, ['--log-level', 'error', '--max-connections-per-uid', '1000', '--max-connections', '1000'], {
-      shellPrefix: 'ulimit -n 96',
-    });
+    const tight = await startDaemon(ownDir, ['--log-level', 'error'], { shellPrefix: 'ulimit -n 96' });
     const ownChannel = await startFakeChannel(tight.socketDir, 'foo');
     const hogs: Socket[] = [];
     try {
