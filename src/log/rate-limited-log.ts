@@ -8,8 +8,8 @@ export interface LogRateLimitOptions {
   maxKeys: number;
 }
 
-/** 20 lines per event and peer uid per 10 s, then one `log.suppressed` line per key and window. */
-export const LOG_RATE_LIMIT_DEFAULTS: LogRateLimitOptions = { burst: 20, windowMs: 10_000, maxKeys: 1024 };
+/** 50 lines per event and peer uid per 10 s, then one `log.suppressed` line per key and window. */
+export const LOG_RATE_LIMIT_DEFAULTS: LogRateLimitOptions = { burst: 50, windowMs: 10_000, maxKeys: 1024 };
 
 const OVERFLOW_KEY = '*';
 

@@ -22,8 +22,8 @@ const rounds = Number(process.env.ANBOX_OOB_FUZZ_ATTACK_ROUNDS ?? (config.daemon
 const LIMITS = { maxConnections: 64, maxConnectionsPerUid: 24, maxBufferedMiB: 16, frameTimeoutMs: 1500 };
 /** An attacker uid that is allowed to transact (allowed is not trusted: adb reverse peers are). */
 const ALLOWED_ATTACKER_UID = 65533;
-/** Line budget: 20 per event and uid per 10 s window (two uids, at most 12 events), plus summaries. */
-const LINES_PER_WINDOW = 20 * 12 * 2 * 2;
+/** Line budget: 50 per event and uid per 10 s window (two uids, at most 12 events), plus summaries. */
+const LINES_PER_WINDOW = 50 * 12 * 2 * 2;
 
 let dir: string;
 let daemon: DaemonHandle;

@@ -79,7 +79,7 @@ describe('connection caps', () => {
     expect(legit.served).toBeGreaterThan(0);
     const rejected = countEvents(daemon.logLines(), ['connection.rejected']);
     expect(rejected).toBeGreaterThan(0);
-    expect(rejected).toBeLessThanOrEqual(20);
+    expect(rejected).toBeLessThanOrEqual(50);
   });
 
   it('caps the connections of all uids together, the daemon own uid included', async () => {
@@ -112,7 +112,7 @@ describe('log lines', () => {
     expect(result.replies).toBe(5000);
     const malformed = countEvents(daemon.logLines(), ['transaction.malformed']);
     expect(malformed).toBeGreaterThan(0);
-    expect(malformed).toBeLessThanOrEqual(60);
+    expect(malformed).toBeLessThanOrEqual(150);
     await daemon.stop();
     const summaries = daemon.logLines().filter((line) => line.event === 'log.suppressed' && line.suppressedEvent === 'transaction.malformed');
     const suppressed = summaries.reduce((sum, line) => sum + Number(line.suppressed), 0);
@@ -124,7 +124,7 @@ describe('log lines', () => {
     await runAttacker('badframes', daemon.servicePath, { connections: 200, frames: 50, timeoutMs: 30_000 }, { uid: OTHER_UID });
     const lines = daemon.logLines().filter((line) => line.peerUid === OTHER_UID && line.event !== 'log.suppressed');
     expect(lines.length).toBeGreaterThan(0);
-    // Three events (connection.denied, transaction.malformed, connection.error at debug) × 20 per window, two windows at most.
-    expect(lines.length).toBeLessThanOrEqual(120);
+    // Three events (connection.denied, transaction.malformed, connection.error at debug) × 50 per window, two windows at most.
+    expect(lines.length).toBeLessThanOrEqual(300);
   });
 });
