@@ -37,7 +37,7 @@ const SERVICE_LIMITS_HELP = `  --max-connections N     service connections open 
                           service connections of one uid (default ${DEFAULT_SERVICE_LIMITS.maxConnectionsPerUid}); allowed uids too: with
                           --adb every app on the device shares the adb server's uid
   --max-buffered-mib N    MiB the service buffers for all connections together (default
-                          ${DEFAULT_SERVICE_LIMITS.maxBufferedBytes / 1024 / 1024}); past it, reading pauses until replies are read
+                          ${DEFAULT_SERVICE_LIMITS.maxBufferedBytes / 1024 / 1024}); past it, the daemon reads no more until some drain
   --frame-timeout-ms MS   a client holding a partial frame or leaving replies unread this long
                           is hung up on (default ${DEFAULT_SERVICE_LIMITS.frameTimeoutMs})`;
 
