@@ -14,9 +14,10 @@ import { countEvents, legitimateClientDuring, OTHER_UID, rssKiB, runAttacker, wh
 
 const cleanups: (() => Promise<void> | void)[] = [];
 
+// Stopping a daemon waits up to 10 s before SIGKILL (an unfixed daemon holding gigabytes is slow).
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+}, 30_000);
 
 async function daemonWith(args: string[]): Promise<{ daemon: DaemonHandle; channel: FakeChannel }> {
   const dir = makeTempDir('aoob-sec-');

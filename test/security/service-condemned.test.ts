@@ -41,7 +41,7 @@ afterAll(async () => {
   await channel?.close();
   await daemon?.stop();
   if (dir) removeTempDir(dir);
-});
+}, 30_000);
 
 async function floodAttack(options: object, as: { uid?: number } = {}) {
   const before = rssKiB(daemon.pid);
