@@ -2,6 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { CHANNEL_SOCKET_PREFIX, validateChannelName } from '../channels/channel-name.js';
+import { isChannelSocketEntry } from '../channels/channel-socket.js';
 import type { Logger } from '../log/logger.js';
 import { listeningUnixSockets } from './unix-socket-table.js';
 
@@ -200,7 +201,7 @@ export class SocketDirWatcher {
       }
       try {
         const info = await lstat(join(dir, entry));
-        if (info.isSocket()) candidates.set(name, { entry, file: `file:${info.dev}:${info.ino}:${info.birthtimeMs}` });
+        if (isChannelSocketEntry(info)) candidates.set(name, { entry, file: `file:${info.dev}:${info.ino}:${info.birthtimeMs}` });
       } catch {
         // removed between readdir and lstat
       }

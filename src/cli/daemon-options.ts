@@ -6,6 +6,7 @@ import { createLogger, LOG_LEVELS, type Logger } from '../log/logger.js';
 import { readFileSync, statSync } from 'node:fs';
 import { TOKEN_ENV } from '../platform/auth.js';
 import { DEFAULT_GATEWAY_IDLE_TIMEOUT_MS, DEFAULT_GATEWAY_MAX_CONNECTIONS, DESCRIPTOR_RESERVE, MIN_TOKEN_LENGTH } from '../platform/gateway-limits.js';
+import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from '../service/service-limits.js';
 import { DEFAULT_LISTEN, type ListenAddress } from '../platform/listen-address.js';
 import { CHANNEL_SOCKET_MODES, DEFAULT_CHANNEL_SOCKET_MODE, formatMode } from '../platform/bridge/channel-socket-mode.js';
 import { BROADCAST_HELP, BROADCAST_OPTIONS, broadcastSettings, type BroadcastSettings } from './broadcast-options.js';
@@ -25,10 +26,49 @@ export const COMMON_DAEMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+// --- Data-proxy service bounds (issue 9): what any peer, allowed or not, can make the daemon hold.
+/** parseArgs options of the service bounds; each has a safe default (DEFAULT_SERVICE_LIMITS). */
+export const SERVICE_LIMIT_OPTIONS = {
+  'max-connections': { type: 'string' },
+  'max-connections-per-uid': { type: 'string' },
+  'max-buffered-mib': { type: 'string' },
+  'frame-timeout-ms': { type: 'string' },
+} as const;
+
+const SERVICE_LIMITS_HELP = `  --max-connections N     service connections open at once, every uid together (default ${DEFAULT_SERVICE_LIMITS.maxConnections});
+                          more are refused with TOO_MANY_CONNECTIONS and closed
+  --max-connections-per-uid N
+                          service connections of one uid (default ${DEFAULT_SERVICE_LIMITS.maxConnectionsPerUid}); allowed uids too: with
+                          --adb every app on the device shares the adb server's uid
+  --max-buffered-mib N    MiB the service buffers for all connections together (default
+                          ${DEFAULT_SERVICE_LIMITS.maxBufferedBytes / 1024 / 1024}); past it, the daemon reads no more until some drain
+  --frame-timeout-ms MS   a client holding a partial frame or leaving replies unread this long
+                          is hung up on (default ${DEFAULT_SERVICE_LIMITS.frameTimeoutMs})`;
+
+/** The service bounds from their flags (or config keys); a bad value is a usage error. */
+export function serviceLimitSettings(values: { [K in keyof typeof SERVICE_LIMIT_OPTIONS]?: string }): ServiceLimits {
+  const positive = (name: keyof typeof SERVICE_LIMIT_OPTIONS, fallback: number): number => {
+    const text = values[name];
+    if (text === undefined) return fallback;
+    const value = Number(String(text).trim());
+    if (!Number.isSafeInteger(value) || value < 1) throw new UsageError(`--${name} takes a whole number of at least 1, not "${text}"`);
+    return value;
+  };
+  const defaults = DEFAULT_SERVICE_LIMITS;
+  return {
+    maxConnections: positive('max-connections', defaults.maxConnections),
+    maxConnectionsPerUid: positive('max-connections-per-uid', defaults.maxConnectionsPerUid),
+    maxBufferedBytes: positive('max-buffered-mib', defaults.maxBufferedBytes / 1024 / 1024) * 1024 * 1024,
+    frameTimeoutMs: positive('frame-timeout-ms', defaults.frameTimeoutMs),
+  };
+}
+// --- end of the data-proxy service bounds
+
 /** The data-proxy daemon's own options, its channel broadcasts included. */
 export const PROXY_OPTIONS = {
   'service-socket': { type: 'string' },
   'allow-uid': { type: 'string', multiple: true },
+  ...SERVICE_LIMIT_OPTIONS,
   ...BROADCAST_OPTIONS,
 } as const;
 
@@ -71,7 +111,8 @@ const SOCKET_DIR_HELP = `  --socket-dir DIR        where the platform's webrtc_d
 
 const PROXY_HELP = `  --service-socket PATH   the daemon's IPC socket, created with mode 0660
                           (env ${SERVICE_SOCKET_ENV}; default data-proxy.sock in the same anbox directory)
-  --allow-uid UID         also let this uid transact (repeatable); the daemon's own uid and root always may`;
+  --allow-uid UID         also let this uid transact (repeatable); the daemon's own uid and root always may
+${SERVICE_LIMITS_HELP}`;
 
 const PLATFORM_HELP = `  --listen HOST:PORT      where the gateway, the signaling WebSocket and the page listen
                           (env ${LISTEN_ENV}; default ${DEFAULT_LISTEN.host}:${DEFAULT_LISTEN.port}: this machine only;
@@ -159,6 +200,7 @@ export interface DaemonSettings {
   /** --allow-shared-dir: directories owned or writable by others are used with a warning. */
   allowSharedDir: boolean;
   allowUids: number[];
+  serviceLimits: ServiceLimits;
   log: Logger;
   broadcasts: BroadcastSettings;
   /** The config file read, if any, and what to warn about it once logging works. */
@@ -186,7 +228,8 @@ export function daemonSettings(
     'allow-uid'?: string[];
     'log-level'?: string;
     'log-format'?: string;
-  } & Parameters<typeof broadcastSettings>[0],
+  } & Parameters<typeof serviceLimitSettings>[0] &
+    Parameters<typeof broadcastSettings>[0],
   origins: OptionOrigins = NO_ORIGINS,
 ): DaemonSettings {
   const { sources } = origins;
@@ -205,6 +248,7 @@ export function daemonSettings(
     paths,
     allowSharedDir: values['allow-shared-dir'] ?? false,
     allowUids: (values['allow-uid'] ?? []).map(parseUid),
+    serviceLimits: serviceLimitSettings(values),
     broadcasts: broadcastSettings(values),
     log: createLogger({ level, pretty: format === undefined ? undefined : format === 'pretty' }),
     configFile: origins.configFile,

@@ -79,7 +79,7 @@ async function startProxy(
   const { paths } = settings;
   let server: DataProxyServer;
   try {
-    server = DataProxyServer.start({ servicePath: paths.servicePath, socketDir: paths.socketDir, allowUids: settings.allowUids, allowSharedDir: settings.allowSharedDir, log });
+    server = DataProxyServer.start({ servicePath: paths.servicePath, socketDir: paths.socketDir, allowUids: settings.allowUids, allowSharedDir: settings.allowSharedDir, limits: settings.serviceLimits, log });
   } catch (error) {
     const message = error instanceof ListenError || error instanceof Error ? error.message : String(error);
     throw new StartFailure({ event: 'daemon.start_failed', servicePath: paths.servicePath }, message);

@@ -47,7 +47,7 @@ export class FdConnection {
     private readonly handlers: FdConnectionHandlers,
     options: FdConnectionOptions = {},
   ) {
-    this.readBuffer = Buffer.allocUnsafe(options.readChunkBytes ?? 64 * 1024);
+    this.readBuffer = sharedReadBuffer(options.readChunkBytes ?? 64 * 1024);
     this.maxPendingWriteBytes = options.maxPendingWriteBytes ?? 4 * 1024 * 1024;
     const poll = native.pollStart(fdValue, native.PollEvent.READABLE, (status, events) => this.onPoll(status, events));
     if (typeof poll === 'number') throw new Error(`cannot watch descriptor ${fdValue}: ${native.errnoName(poll)}`);
@@ -237,6 +237,21 @@ export class FdConnection {
     this.destroy();
     this.handlers.onClose(errno);
   }
+}
+
+const readBuffers = new Map<number, Buffer>();
+
+/**
+ * One read buffer per size for every connection: handlers get a copy of what was read, before
+ * the next recvmsg can run (one thread), so a thousand idle connections do not pin 64 MiB.
+ */
+function sharedReadBuffer(bytes: number): Buffer {
+  let buffer = readBuffers.get(bytes);
+  if (!buffer) {
+    buffer = Buffer.allocUnsafe(bytes);
+    readBuffers.set(bytes, buffer);
+  }
+  return buffer;
 }
 
 function closeAll(fds: number[]): void {

@@ -2,12 +2,18 @@ import { dirname } from 'node:path';
 import { UnixListener } from '../io/unix-listener.js';
 import * as native from '../native/addon.js';
 import type { Logger } from '../log/logger.js';
-import { DEFAULT_MAX_FRAME_BYTES } from '../wire/framing.js';
+import { RateLimitedLog, type LogRateLimitOptions } from '../log/rate-limited-log.js';
+import { encodeReply } from '../wire/envelope.js';
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from '../wire/framing.js';
 import type { PeerCredentials } from './binder-service.js';
 import { ensureTrustedDirectory } from '../io/trusted-directory.js';
+import { BufferBudget } from './buffer-budget.js';
 import { Dispatcher } from './dispatcher.js';
 import { DataProxyService } from './data-proxy-service.js';
 import { IpcSession } from './ipc-session.js';
+import { toReplyError } from './reply-error.js';
+import { ServiceError } from './service-error.js';
+import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './service-limits.js';
 import { ServiceManager } from './service-manager.js';
 import type { StreamBridge } from './stream-bridge.js';
 
@@ -20,6 +26,10 @@ export interface DataProxyServerOptions {
   maxFrameBytes?: number;
   /** --allow-shared-dir: directories owned or writable by others are used, with a warning. */
   allowSharedDir?: boolean;
+  /** Connection, byte and time bounds; each unset one takes its default (service-limits.ts). */
+  limits?: Partial<ServiceLimits>;
+  /** Rate limit of the lines peers cause (tests shorten the window). */
+  logRateLimit?: Partial<LogRateLimitOptions>;
 }
 
 export interface DataProxyStats {
@@ -28,6 +38,8 @@ export interface DataProxyStats {
   transactionsRefused: number;
   openConnections: number;
   openStreams: number;
+  connectionsRejected: number;
+  bufferedBytes: number;
 }
 
 /** An unknown peer (SO_PEERCRED failed) gets uid -1, which is never allowed. */
@@ -42,15 +54,22 @@ const DRAIN_TIMEOUT_MS = 5000;
 export class DataProxyServer {
   private readonly listener: UnixListener;
   private readonly sessions = new Set<IpcSession>();
-  private readonly streams = new Set<StreamBridge>();
+  /** Stream-mode pipes, each with its peer's uid (they count against the connection caps). */
+  private readonly streams = new Map<StreamBridge, number>();
   private readonly log: Logger;
+  private readonly limiter: RateLimitedLog;
+  private readonly budget: BufferBudget;
+  readonly limits: ServiceLimits;
   private closing: Promise<void> | undefined;
-  private readonly counters = { connectionsAccepted: 0, transactionsServed: 0, transactionsRefused: 0 };
+  private readonly counters = { connectionsAccepted: 0, transactionsServed: 0, transactionsRefused: 0, connectionsRejected: 0 };
   readonly dispatcher: Dispatcher;
   readonly allowedUids: ReadonlySet<number>;
 
   private constructor(readonly options: DataProxyServerOptions) {
     this.log = options.log;
+    this.limits = { ...DEFAULT_SERVICE_LIMITS, ...definedOnly(options.limits ?? {}) };
+    this.limiter = new RateLimitedLog(this.log, options.logRateLimit);
+    this.budget = new BufferBudget(this.limits.maxBufferedBytes);
     const ownUid = process.getuid?.() ?? 0;
     this.allowedUids = new Set([ownUid, 0, ...(options.allowUids ?? [])]);
     this.dispatcher = new Dispatcher(this.allowedUids);
@@ -84,7 +103,7 @@ export class DataProxyServer {
   }
 
   get stats(): DataProxyStats {
-    return { ...this.counters, openConnections: this.sessions.size, openStreams: this.streams.size };
+    return { ...this.counters, openConnections: this.sessions.size, openStreams: this.streams.size, bufferedBytes: this.budget.used };
   }
 
   /** Stops accepting, answers the transactions in flight, ends stream pipes, removes the socket. */
@@ -100,7 +119,8 @@ export class DataProxyServer {
     await Promise.race([Promise.all([...this.sessions].map((session) => session.drain())), timeout]);
     clearTimeout(timer);
     for (const session of this.sessions) session.close();
-    for (const stream of this.streams) stream.close();
+    for (const stream of this.streams.keys()) stream.close();
+    this.limiter.flush();
     this.log.info({ event: 'daemon.stopped', ...this.stats }, 'data-proxy daemon stopped');
   }
 
@@ -109,29 +129,69 @@ export class DataProxyServer {
       native.close(fd);
       return;
     }
-    this.counters.connectionsAccepted++;
     const creds = native.peerCredentials(fd);
     const peer = typeof creds === 'number' ? UNKNOWN_PEER : creds;
+    const refusal = this.overCap(peer.uid);
+    if (refusal) {
+      this.reject(fd, peer, refusal);
+      return;
+    }
+    this.counters.connectionsAccepted++;
     const session = new IpcSession(fd, peer, {
       dispatcher: this.dispatcher,
       log: this.log,
+      limiter: this.limiter,
+      budget: this.budget,
+      frameTimeoutMs: this.limits.frameTimeoutMs,
       maxFrameBytes: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
       onClosed: (s) => this.sessions.delete(s),
       onTransaction: (outcome) => (outcome === 'served' ? this.counters.transactionsServed++ : this.counters.transactionsRefused++),
       onStream: (bridge, channel) => this.trackStream(bridge, channel, peer),
     });
     this.sessions.add(session);
-    if (!this.dispatcher.isAllowed(peer)) {
+    if (!this.dispatcher.isAllowed(peer) && this.limiter.allow('connection.denied', peer.uid)) {
       this.log.warn({ event: 'connection.denied', peerPid: peer.pid, peerUid: peer.uid }, 'connection from a uid that may not transact');
     }
   }
 
+  /** Why a new connection of `uid` is one too many, or undefined when it fits. */
+  private overCap(uid: number): string | undefined {
+    const open = this.sessions.size + this.streams.size;
+    if (open >= this.limits.maxConnections) {
+      return `the daemon has ${open} connections open, its limit (--max-connections ${this.limits.maxConnections}); try again later`;
+    }
+    let ofUid = 0;
+    for (const session of this.sessions) if (session.peer.uid === uid) ofUid++;
+    for (const streamUid of this.streams.values()) if (streamUid === uid) ofUid++;
+    if (ofUid >= this.limits.maxConnectionsPerUid) {
+      return `uid ${uid} has ${ofUid} connections open, the limit per uid (--max-connections-per-uid ${this.limits.maxConnectionsPerUid}); close some first`;
+    }
+    return undefined;
+  }
+
+  /** One TOO_MANY_CONNECTIONS reply if the socket takes it at once (never queued), then closed. */
+  private reject(fd: number, peer: PeerCredentials, reason: string): void {
+    this.counters.connectionsRejected++;
+    const { status, errorCode, message } = toReplyError(new ServiceError('TOO_MANY_CONNECTIONS', reason));
+    native.sendmsg(fd, encodeFrame(encodeReply({ id: 0, status, data: Buffer.alloc(0), objectOffsets: [], fdCount: 0, message, errorCode })), []);
+    native.close(fd);
+    if (this.limiter.allow('connection.rejected', peer.uid)) {
+      this.log.warn({ event: 'connection.rejected', peerPid: peer.pid, peerUid: peer.uid, reason }, 'connection refused: too many connections');
+    }
+  }
+
   private trackStream(bridge: StreamBridge, channel: unknown, peer: PeerCredentials): void {
-    this.streams.add(bridge);
-    this.log.info({ event: 'stream.started', channel, peerPid: peer.pid, peerUid: peer.uid }, 'stream mode started');
+    this.streams.set(bridge, peer.uid);
+    if (this.limiter.allow('stream.started', peer.uid)) {
+      this.log.info({ event: 'stream.started', channel, peerPid: peer.pid, peerUid: peer.uid }, 'stream mode started');
+    }
     void bridge.done.then((stats) => {
       this.streams.delete(bridge);
-      this.log.info({ event: 'stream.ended', channel, ...stats }, 'stream mode ended');
+      if (this.limiter.allow('stream.ended', peer.uid)) this.log.info({ event: 'stream.ended', channel, peerUid: peer.uid, ...stats }, 'stream mode ended');
     });
   }
+}
+
+function definedOnly<T extends object>(values: Partial<T>): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

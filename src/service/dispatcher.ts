@@ -37,8 +37,8 @@ export class Dispatcher {
     if (!this.isAllowed(peer)) {
       throw new ServiceError(
         'PERMISSION_DENIED',
-        `uid ${peer.uid} (pid ${peer.pid}) may not use this service; allowed uids: ${[...this.allowedUids].join(', ')} ` +
-          `(start the daemon with --allow-uid ${peer.uid} to allow it)`,
+        // The allowed uids are not listed: a refused peer learns nothing about who may.
+        `uid ${peer.uid} (pid ${peer.pid}) may not use this service; the daemon's owner can allow it with --allow-uid ${peer.uid}`,
       );
     }
     if (transaction.objectOffsets.length > 0) {

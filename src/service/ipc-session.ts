@@ -3,19 +3,27 @@ import * as native from '../native/addon.js';
 import { FLAG_ONEWAY } from '../parcel/constants.js';
 import { statusName } from '../parcel/status.js';
 import type { Logger } from '../log/logger.js';
+import type { RateLimitedLog } from '../log/rate-limited-log.js';
 import { decodeFrame, encodeReply, ReplyMode, type ReplyMessage, type TransactionMessage } from '../wire/envelope.js';
 import { encodeFrame, FrameDecoder } from '../wire/framing.js';
 import { WireError } from '../wire/wire-error.js';
 import type { PeerCredentials, ServiceResult } from './binder-service.js';
+import type { BufferBudget } from './buffer-budget.js';
 import type { Dispatcher } from './dispatcher.js';
 import { toReplyError } from './reply-error.js';
 import { ServiceError } from './service-error.js';
+import { CONDEMNED_CLOSE_MS, OUTPUT_HIGH_WATER_BYTES } from './service-limits.js';
 import { StreamBridge } from './stream-bridge.js';
 
 export interface IpcSessionDeps {
   dispatcher: Dispatcher;
   log: Logger;
   maxFrameBytes: number;
+  frameTimeoutMs: number;
+  /** Bytes buffered by every session together. */
+  budget: BufferBudget;
+  /** Lines a peer causes go through this (keyed by event and peer uid). */
+  limiter: RateLimitedLog;
   onStream(bridge: StreamBridge, channel: unknown): void;
   onClosed(session: IpcSession): void;
   onTransaction(outcome: 'served' | 'refused'): void;
@@ -24,6 +32,11 @@ export interface IpcSessionDeps {
 /**
  * One client connection: bytes in, frames out of the decoder one at a time (so that stream mode
  * can take every byte after its transaction), each transaction dispatched and answered in order.
+ *
+ * Bounded: input is at most one frame (plus a read chunk), reading pauses while output is backed
+ * up past OUTPUT_HIGH_WATER_BYTES or the daemon-wide budget is spent, and a frame begun or a reply
+ * unread for frameTimeoutMs condemns the connection. A condemned connection (see condemn()) never
+ * reads again and is closed within CONDEMNED_CLOSE_MS.
  */
 export class IpcSession {
   private readonly connection: FdConnection;
@@ -31,6 +44,14 @@ export class IpcSession {
   private readonly log: Logger;
   private busy = false;
   private draining = false;
+  private condemned = false;
+  private condemnTimer: NodeJS.Timeout | undefined;
+  /** Armed while a frame is partly received or a reply is unread; cleared on progress. */
+  private stallTimer: NodeJS.Timeout | undefined;
+  private waitingForFlush = false;
+  /** Bytes this session has reported to the budget. */
+  private accountedBytes = 0;
+  private readonly wake = () => this.pump();
   private descriptorsReceived = 0;
   private idle: Promise<void> = Promise.resolve();
   private markIdle: () => void = () => {};
@@ -46,6 +67,11 @@ export class IpcSession {
       onData: (bytes, fds) => this.onData(bytes, fds),
       onClose: (errno) => this.onConnectionClosed(errno),
     });
+    // While the daemon-wide budget is spent, a new connection waits before its first read too.
+    if (deps.budget.exhausted) {
+      this.connection.pauseReading();
+      deps.budget.waitForRoom(this.wake);
+    }
   }
 
   /** Stops reading new requests; resolves once the transaction in flight has been answered. */
@@ -60,7 +86,46 @@ export class IpcSession {
   close(): void {
     if (this.connection.isClosed) return;
     this.connection.destroy();
+    this.released();
     this.deps.onClosed(this);
+  }
+
+  /**
+   * No more reading, ever: bytes the peer writes from now on stay in the kernel's socket buffer
+   * (then the peer blocks), and what is buffered is dropped. The replies already written get
+   * CONDEMNED_CLOSE_MS to flush; the connection is closed then, or as soon as they have gone.
+   */
+  private condemn(): void {
+    if (this.condemned || this.connection.isClosed) return;
+    this.condemned = true;
+    this.draining = true;
+    this.connection.pauseReading();
+    this.decoder.takeRemainder();
+    clearTimeout(this.stallTimer);
+    this.account();
+    this.condemnTimer = setTimeout(() => this.close(), CONDEMNED_CLOSE_MS);
+    void this.connection.flushed().then(() => this.close());
+  }
+
+  /** Timers and budget given back; the connection is closed or detached. */
+  private released(): void {
+    clearTimeout(this.condemnTimer);
+    clearTimeout(this.stallTimer);
+    this.deps.budget.cancel(this.wake);
+    this.account();
+  }
+
+  private account(): void {
+    const held = this.connection.isClosed ? 0 : this.decoder.bufferedBytes + this.connection.pendingWriteBytes;
+    if (held !== this.accountedBytes) {
+      this.deps.budget.change(held - this.accountedBytes);
+      this.accountedBytes = held;
+    }
+  }
+
+  /** A peer log line, unless this peer's lines of that event are being suppressed. */
+  private logPeer(level: 'info' | 'warn' | 'error', fields: { event: string } & Record<string, unknown>, message: string): void {
+    if (this.deps.limiter.allow(fields.event, this.peer.uid)) this.log[level](fields, message);
   }
 
   private onData(bytes: Buffer, fds: number[]): void {
@@ -68,6 +133,13 @@ export class IpcSession {
       // Clients cannot pass descriptors; close them at once and refuse the transaction they came with.
       for (const fd of fds) native.close(fd);
       this.descriptorsReceived += fds.length;
+    }
+    // A read already in hand when the connection was condemned is dropped, not buffered.
+    if (this.condemned) return;
+    // A new frame starts: its own frameTimeoutMs starts now, whatever an earlier stall armed.
+    if (this.decoder.bufferedBytes === 0) {
+      clearTimeout(this.stallTimer);
+      this.stallTimer = undefined;
     }
     this.decoder.push(bytes);
     this.pump();
@@ -81,11 +153,13 @@ export class IpcSession {
       } catch (error) {
         // FRAME_TOO_LARGE: the stream cannot be resynchronised. Say why, then hang up.
         this.sendError(0, error);
-        this.log.warn({ event: 'connection.frame_too_large', err: (error as Error).message }, 'closing a connection that sent an oversized frame');
-        void this.connection.flushed().then(() => this.close());
+        this.logPeer('warn', { event: 'connection.frame_too_large', err: (error as Error).message }, 'closing a connection that sent an oversized frame');
+        this.condemn();
         return;
       }
       if (body === null) break;
+      clearTimeout(this.stallTimer);
+      this.stallTimer = undefined;
       this.busy = true;
       this.idle = new Promise((resolve) => (this.markIdle = resolve));
       void this.handleFrame(body).finally(() => {
@@ -94,10 +168,63 @@ export class IpcSession {
         this.pump();
       });
     }
-    // While a transaction is in flight, stop reading once a frame's worth is waiting: bounded memory.
-    if (this.connection.isClosed) return;
-    if (this.busy && this.decoder.bufferedBytes > this.deps.maxFrameBytes) this.connection.pauseReading();
-    else if (!this.draining) this.connection.resumeReading();
+    if (this.connection.isClosed || this.condemned) return;
+    this.account();
+    this.watchForStall();
+    if (this.draining) return;
+    // While a transaction is in flight, stop reading once a frame's worth is waiting; stop while
+    // the peer leaves its replies unread, or while the daemon-wide budget is spent: bounded memory.
+    if (this.busy && this.decoder.bufferedBytes > this.deps.maxFrameBytes) {
+      this.connection.pauseReading();
+    } else if (this.connection.pendingWriteBytes > OUTPUT_HIGH_WATER_BYTES) {
+      this.connection.pauseReading();
+      if (!this.waitingForFlush) {
+        this.waitingForFlush = true;
+        void this.connection.flushed().then(() => {
+          this.waitingForFlush = false;
+          this.pump();
+        });
+      }
+    } else if (this.deps.budget.exhausted) {
+      this.connection.pauseReading();
+      this.deps.budget.waitForRoom(this.wake);
+    } else {
+      this.connection.resumeReading();
+    }
+  }
+
+  /**
+   * A frame partly received, or replies the peer has not read, must not stay so for longer than
+   * frameTimeoutMs (a peer holding half a frame, or never reading, would hold its buffers for ever).
+   */
+  private watchForStall(): void {
+    const stalled = (!this.busy && this.decoder.bufferedBytes > 0) || this.connection.pendingWriteBytes > 0;
+    if (!stalled) {
+      clearTimeout(this.stallTimer);
+      this.stallTimer = undefined;
+      return;
+    }
+    this.stallTimer ??= setTimeout(() => {
+      this.stallTimer = undefined;
+      if (this.connection.isClosed || this.condemned) return;
+      const stillStalled = (!this.busy && this.decoder.bufferedBytes > 0) || this.connection.pendingWriteBytes > 0;
+      if (!stillStalled) return;
+      const partialBytes = this.decoder.bufferedBytes;
+      const unreadBytes = this.connection.pendingWriteBytes;
+      this.logPeer(
+        'warn',
+        { event: 'connection.timeout', partialBytes, unreadBytes, timeoutMs: this.deps.frameTimeoutMs },
+        'closing a connection that held a partial frame or left replies unread for too long',
+      );
+      this.sendError(
+        0,
+        new ServiceError(
+          'PEER_TIMEOUT',
+          `no complete frame or unread replies for ${this.deps.frameTimeoutMs} ms (${partialBytes} bytes of a frame held, ${unreadBytes} bytes of replies unread); closing`,
+        ),
+      );
+      this.condemn();
+    }, this.deps.frameTimeoutMs);
   }
 
   private async handleFrame(body: Buffer): Promise<void> {
@@ -107,8 +234,10 @@ export class IpcSession {
       if (frame.kind !== 'transaction') throw new WireError('UNEXPECTED_FRAME', 'the daemon only accepts transactions; a reply frame was sent to it');
       transaction = frame.transaction;
     } catch (error) {
-      this.log.warn({ event: 'transaction.malformed', err: (error as Error).message }, 'malformed frame');
+      this.logPeer('warn', { event: 'transaction.malformed', err: (error as Error).message }, 'malformed frame');
       this.sendError(0, error);
+      // A uid that may not transact gets one answer to its first frame, whatever it holds.
+      if (!this.deps.dispatcher.isAllowed(this.peer)) this.condemn();
       return;
     }
     const fields = { service: transaction.service, code: transaction.code, id: transaction.id };
@@ -123,19 +252,17 @@ export class IpcSession {
       const replyError = toReplyError(error);
       this.deps.onTransaction('refused');
       const logFields = { event: 'transaction.refused', ...fields, status: statusName(replyError.status), errorCode: replyError.errorCode, reason: replyError.message };
-      if (replyError.internal) this.log.error({ ...logFields, err: error }, 'transaction failed');
-      else this.log.info(logFields, 'transaction refused');
+      if (replyError.internal) this.logPeer('error', { ...logFields, err: error }, 'transaction failed');
+      else this.logPeer('info', logFields, 'transaction refused');
       if (!(transaction.flags & FLAG_ONEWAY)) this.sendError(transaction.id, error);
-      if (transaction.replyMode === ReplyMode.STREAM) {
-        // Whatever the client sent behind a stream-mode connect was meant for the channel, not
-        // frames to execute: answer, then hang up.
-        this.draining = true;
-        void this.connection.flushed().then(() => this.close());
-      }
+      // Whatever the client sent behind a stream-mode connect was meant for the channel, not
+      // frames to execute; a uid that may not transact gets one answer, not a session: hang up.
+      // (addService's PERMISSION_DENIED to an allowed peer is an ordinary refusal.)
+      if (transaction.replyMode === ReplyMode.STREAM || !this.deps.dispatcher.isAllowed(this.peer)) this.condemn();
       return;
     }
     this.deps.onTransaction('served');
-    this.log.info({ event: 'transaction.served', ...fields, ...result.logFields, fds: result.fds.length }, 'transaction served');
+    this.logPeer('info', { event: 'transaction.served', ...fields, ...result.logFields, fds: result.fds.length }, 'transaction served');
     if (this.connection.isClosed || transaction.flags & FLAG_ONEWAY) {
       releaseResult(result);
       return;
@@ -155,12 +282,13 @@ export class IpcSession {
 
   private async startStream(channelFd: number, channel: unknown): Promise<void> {
     await this.connection.flushed();
-    if (this.connection.isClosed) {
+    if (this.connection.isClosed || this.condemned) {
       native.close(channelFd);
       return;
     }
     const alreadyReceived = this.decoder.takeRemainder();
     const ipcFd = this.connection.detach();
+    this.released();
     this.deps.onClosed(this);
     const bridge = new StreamBridge(ipcFd, channelFd, alreadyReceived);
     this.deps.onStream(bridge, channel);
@@ -173,7 +301,10 @@ export class IpcSession {
   }
 
   private onConnectionClosed(errno: number): void {
-    if (errno < 0) this.log.debug({ event: 'connection.error', errno: native.errnoName(errno) }, 'connection failed');
+    if (errno < 0 && this.deps.limiter.allow('connection.error', this.peer.uid)) {
+      this.log.debug({ event: 'connection.error', errno: native.errnoName(errno) }, 'connection failed');
+    }
+    this.released();
     this.deps.onClosed(this);
   }
 }

@@ -4,6 +4,8 @@ import { WireError } from './wire-error.js';
 export const FRAME_HEADER_BYTES = 4;
 /** Largest frame body the daemon accepts (binder's own transaction buffer is 1 MiB). */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
+/** The most an empty decoder keeps allocated for the next frames. */
+const RETAINED_BUFFER_BYTES = 64 * 1024;
 
 /**
  * Layout: [u32 LE body length][body]. One allocation, so one sendmsg carries the whole frame
@@ -57,15 +59,25 @@ export class FrameDecoder {
     const bodyStart = this.start + FRAME_HEADER_BYTES;
     const body = Buffer.from(this.buffer.subarray(bodyStart, bodyStart + length));
     this.start = bodyStart + length;
-    if (this.start === this.end) this.start = this.end = 0;
+    if (this.start === this.end) this.empty();
     return body;
   }
 
   /** Everything buffered after the last returned frame (for stream mode); the decoder is emptied. */
   takeRemainder(): Buffer {
     const rest = Buffer.from(this.buffer.subarray(this.start, this.end));
-    this.start = this.end = 0;
+    this.empty();
     return rest;
+  }
+
+  /**
+   * Nothing buffered: a buffer grown for a large frame is let go, so an idle connection holds
+   * no more than RETAINED_BUFFER_BYTES (a thousand idle peers that each sent one 1 MiB frame
+   * would otherwise pin 1-2 GiB).
+   */
+  private empty(): void {
+    this.start = this.end = 0;
+    if (this.buffer.length > RETAINED_BUFFER_BYTES) this.buffer = Buffer.alloc(0);
   }
 
   private makeRoom(incoming: number): void {
@@ -74,7 +86,14 @@ export class FrameDecoder {
     if (needed <= this.buffer.length && this.start > 0) {
       this.buffer.copy(this.buffer, 0, this.start, this.end);
     } else {
-      const grown = Buffer.allocUnsafe(Math.max(needed, this.buffer.length * 2, 4096));
+      // Doubling, but never past the end of the frame being received: a peer holding most of a
+      // 1 MiB frame costs about 1 MiB, not 2.
+      let capacity = Math.max(needed, this.buffer.length * 2, 4096);
+      if (live >= FRAME_HEADER_BYTES) {
+        const frameEnd = FRAME_HEADER_BYTES + this.buffer.readUInt32LE(this.start);
+        if (frameEnd <= FRAME_HEADER_BYTES + this.maxFrameBytes && needed <= frameEnd) capacity = Math.min(capacity, frameEnd);
+      }
+      const grown = Buffer.allocUnsafe(capacity);
       this.buffer.copy(grown, 0, this.start, this.end);
       this.buffer = grown;
     }

@@ -25,7 +25,10 @@ let channel: FakeChannel;
 beforeAll(async () => {
   dir = makeTempDir('aoob-fz-');
   // Only errors are logged: a refused transaction is an info line, and there are 100,000 of them.
-  daemon = await startDaemon(dir, ['--log-level', 'error']);
+  // The connection caps are raised: this fuzz is about frames, all from one uid, and a stream-mode
+  // case's pipe lives (and counts against --max-connections-per-uid) until the fake channel ends
+  // it. The caps have tests of their own (test/security, attack-fuzz.test.ts).
+  daemon = await startDaemon(dir, ['--log-level', 'error', '--max-connections', '100000', '--max-connections-per-uid', '100000']);
   channel = await startFakeChannel(daemon.socketDir, FUZZ_CHANNEL);
 });
 

@@ -180,9 +180,10 @@ describe('refusals say what happened and the daemon keeps serving', () => {
     expect(error.message).toContain('nothing listens');
   });
 
-  it('a regular file in place of a channel socket', async () => {
+  it('a regular file in place of a channel socket is no channel (as the socket-dir watcher sees it)', async () => {
     writeFileSync(join(daemon.socketDir, 'webrtc_data_file'), 'not a socket');
-    await expectRefusal(client.connect('file'), 'CHANNEL_REFUSED', Status.DEAD_OBJECT);
+    const error = await expectRefusal(client.connect('file'), 'CHANNEL_NOT_FOUND', Status.NAME_NOT_FOUND);
+    expect(error.message).toContain('not a socket');
   });
 
   it('a wrong interface token names the expected descriptor', async () => {

@@ -1,0 +1,116 @@
+// Hostile clients against one real `anbox-oob proxy` with tight bounds: clients that never read
+// their replies, hold partial frames, flood bad frames (to fill the log) and send fatal frames,
+// as an allowed uid and as a uid that may not transact (both through setpriv; the legitimate
+// client is this process's uid, so the per-uid cap never refuses it, and the two attacking uids'
+// caps together stay under the overall one), several at once, in rounds chosen by the seed. Checked: the daemon's RSS and descriptors stay within bounds that follow from its limits,
+// its log line count stays bounded, a legitimate client is served throughout, and at the end the
+// daemon is back to its baseline descriptors. `npm test` runs 3 rounds; `npm run fuzz` 30
+// (ANBOX_OOB_FUZZ_ATTACK_ROUNDS).
+
+import { chmodSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openFdCount, startDaemon, type DaemonHandle } from '../helpers/daemon.js';
+import { startFakeChannel, type FakeChannel } from '../helpers/echo-platform.js';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
+import { legitimateClientDuring, OTHER_UID, rssKiB, runAttacker, whileSampling, type AttackMode } from '../security/helpers/service-attack.js';
+import { fuzzConfig, seedHex } from './config.js';
+import { Rng } from './prng.js';
+
+const config = fuzzConfig();
+const rounds = Number(process.env.ANBOX_OOB_FUZZ_ATTACK_ROUNDS ?? (config.daemonCases >= 100_000 ? 30 : 3));
+const LIMITS = { maxConnections: 64, maxConnectionsPerUid: 24, maxBufferedMiB: 16, frameTimeoutMs: 1500 };
+/** An attacker uid that is allowed to transact (allowed is not trusted: adb reverse peers are). */
+const ALLOWED_ATTACKER_UID = 65533;
+/** Line budget: 50 per event and uid per 10 s window (two uids, at most 12 events), plus summaries. */
+const LINES_PER_WINDOW = 50 * 12 * 2 * 2;
+
+let dir: string;
+let daemon: DaemonHandle;
+let channel: FakeChannel;
+
+beforeAll(async () => {
+  dir = makeTempDir('aoob-afz-');
+  chmodSync(dir, 0o755);
+  daemon = await startDaemon(dir, [
+    '--max-connections', String(LIMITS.maxConnections),
+    '--max-connections-per-uid', String(LIMITS.maxConnectionsPerUid),
+    '--max-buffered-mib', String(LIMITS.maxBufferedMiB),
+    '--frame-timeout-ms', String(LIMITS.frameTimeoutMs),
+    '--allow-uid', String(ALLOWED_ATTACKER_UID),
+  ]);
+  channel = await startFakeChannel(daemon.socketDir, 'foo');
+});
+
+afterAll(async () => {
+  await channel?.close();
+  await daemon?.stop();
+  if (dir) removeTempDir(dir);
+});
+
+function attackFor(rng: Rng): [AttackMode, object, { uid?: number }] {
+  const as = { uid: rng.chance(0.5) ? OTHER_UID : ALLOWED_ATTACKER_UID };
+  const timeoutMs = 8000;
+  const mode = rng.pick(['flood', 'noread', 'partial', 'badframes', 'pipeline'] as const);
+  switch (mode) {
+    case 'flood':
+      return [mode, { badFrames: rng.int(3000), fatal: rng.pick(['header', 'stream']), totalBytes: 64 * 1024 * 1024, timeoutMs }, as];
+    case 'noread':
+      return [mode, { totalBytes: 64 * 1024 * 1024, timeoutMs }, as];
+    case 'partial':
+      return [mode, { connections: rng.range(1, 80), frameBytes: 1024 * 1024, sendBytes: rng.range(1, 1024 * 1024 - 1), timeoutMs }, as];
+    case 'badframes':
+      return [mode, { connections: rng.range(1, 20), frames: rng.range(1, 3000), timeoutMs }, as];
+    default:
+      return [mode, { count: rng.range(1, 2000), timeoutMs }, as];
+  }
+}
+
+it(
+  `keeps RSS, descriptors and log lines bounded under ${rounds} rounds of hostile clients, and serves a legitimate one (seed ${seedHex(config.seed)})`,
+  async () => {
+    const rng = new Rng(config.seed, 9);
+    const fdsBefore = openFdCount(daemon.pid);
+    const rssBefore = rssKiB(daemon.pid);
+    const linesBefore = daemon.logLines().length;
+    const started = Date.now();
+    let peakRss = rssBefore;
+    let peakFds = fdsBefore;
+    let served = 0;
+    const failures: string[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const attacks = Array.from({ length: rng.range(2, 6) }, () => attackFor(rng));
+      const all = Promise.all(attacks.map(([mode, options, as]) => runAttacker(mode, daemon.servicePath, options, as)));
+      const [{ peak }, legit] = await Promise.all([whileSampling(daemon.pid, all), legitimateClientDuring(daemon.servicePath, 'foo', all)]);
+      peakRss = Math.max(peakRss, peak.rssKiB);
+      peakFds = Math.max(peakFds, peak.fds);
+      served += legit.served;
+      failures.push(...legit.failures.map((message) => `round ${round}: ${message}`));
+      expect(daemon.child.exitCode, daemon.output().slice(-4000)).toBeNull();
+      for (const socket of channel.connections.splice(0)) socket.destroy();
+    }
+    const ms = Date.now() - started;
+    // Connections close asynchronously: wait for the daemon to be back at its baseline.
+    let fdsAfter = openFdCount(daemon.pid);
+    for (let i = 0; i < 200 && fdsAfter > fdsBefore; i++) {
+      await sleep(50);
+      fdsAfter = openFdCount(daemon.pid);
+    }
+    const lines = daemon.logLines().length - linesBefore;
+    const lineBound = LINES_PER_WINDOW * (Math.ceil(ms / 10_000) + 1);
+    console.log(
+      `attack fuzz: seed ${seedHex(config.seed)}, ${rounds} rounds in ${(ms / 1000).toFixed(1)} s; daemon RSS ${rssBefore} KiB -> peak ${peakRss} KiB ` +
+        `(+${peakRss - rssBefore} KiB, bound +${LIMITS.maxBufferedMiB * 1024 + 96 * 1024} KiB); descriptors ${fdsBefore} -> peak ${peakFds} ` +
+        `(bound +${LIMITS.maxConnections + 8}) -> ${fdsAfter}; ${lines} log lines (bound ${lineBound}); legitimate connects served ${served}`,
+    );
+    expect(failures).toEqual([]);
+    expect(served).toBeGreaterThan(0);
+    // The budget plus Node's own heap and allocator churn (96 MiB): far below one unbounded flood (gigabytes).
+    expect(peakRss - rssBefore).toBeLessThan(LIMITS.maxBufferedMiB * 1024 + 96 * 1024);
+    // Every connection past the caps is closed at accept; the legitimate client holds a few more.
+    expect(peakFds - fdsBefore).toBeLessThanOrEqual(LIMITS.maxConnections + 8);
+    expect(lines).toBeLessThanOrEqual(lineBound);
+    expect(fdsAfter).toBeLessThanOrEqual(fdsBefore);
+  },
+  60_000 + rounds * 40_000,
+);
