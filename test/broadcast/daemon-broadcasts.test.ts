@@ -25,7 +25,7 @@ beforeAll(async () => {
   adb = await FakeAdbServer.start([{ serial: 'emulator-5554' }]);
   daemon = await startDaemon(dir, ['--adb', '--adb-serial', 'emulator-5554', '--broadcast-package', 'com.example.oob', '--broadcast-window', '150'], {
     command: 'serve',
-    env: { ...adb.env, ANBOX_OOB_TOKEN: 'test-token' },
+    env: { ...adb.env, ANBOX_OOB_TOKEN: 'test-token-0123456789' },
   });
   listener = await listenForBroadcasts({ dir: join(dir, 'receivers'), onBroadcast: (b) => received.push(b) });
 });
@@ -85,7 +85,7 @@ describe('channel broadcasts of a running daemon', () => {
     const seenBefore = received.length;
     let client: WebClient | undefined;
     try {
-      client = await connectWebClient({ gateway, token: 'test-token', channels: ['alpha', 'beta'] });
+      client = await connectWebClient({ gateway, token: 'test-token-0123456789', channels: ['alpha', 'beta'] });
       await client.opened;
       await waitFor(() => broadcastsNaming('alpha').length === 1, 'created broadcast on the device');
       const created = broadcastsNaming('alpha')[0]!;

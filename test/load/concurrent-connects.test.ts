@@ -163,7 +163,7 @@ describe(`${REQUESTS} concurrent connect requests (${SOAK ? 'soak' : 'short'})`,
     async () => {
       const dir = makeTempDir('aoob-load-');
       cleanups.push(() => removeTempDir(dir));
-      const daemon: DaemonHandle = await startDaemon(dir, ['--token', TOKEN], { command: 'serve' });
+      const daemon: DaemonHandle = await startDaemon(dir, [], { command: 'serve', env: { ANBOX_OOB_TOKEN: TOKEN } });
       cleanups.push(() => daemon.stop());
       const ready = daemon.logLines().find((line) => line.event === 'serve.ready');
       expect(ready, 'the serve.ready log line').toBeDefined();

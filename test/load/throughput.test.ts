@@ -42,7 +42,7 @@ const apps: Socket[] = [];
 
 beforeAll(async () => {
   dir = makeTempDir('aoob-load-');
-  daemon = await startDaemon(dir, ['--token', TOKEN], { command: 'serve' });
+  daemon = await startDaemon(dir, [], { command: 'serve', env: { ANBOX_OOB_TOKEN: TOKEN } });
 }, 60_000);
 
 afterAll(async () => {
