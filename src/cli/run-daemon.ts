@@ -2,6 +2,9 @@ import { ListenError } from '../io/unix-listener.js';
 import type { Logger } from '../log/logger.js';
 import type { Platform } from '../platform/platform.js';
 import { DataProxyServer } from '../service/data-proxy-server.js';
+import { ensureSocketDirectory } from '../service/directories.js';
+import { lockSocketDir, SocketDirLockedError, type LockRole, type SocketDirLock } from '../service/socket-dir-lock.js';
+import { isSocketFile, removeStaleChannelSockets } from '../service/stale-sockets.js';
 import { EXIT_FAILURE, EXIT_OK } from './command.js';
 import { startAdbReverse, startChannelBroadcasts } from './daemon-broadcasts.js';
 import type { DaemonSettings, PlatformSettings } from './daemon-options.js';
@@ -23,7 +26,7 @@ type PartStarter = (log: Logger) => Promise<DaemonPart> | DaemonPart;
  * remove the socket file, exit 0. A second signal exits at once.
  */
 export function runDataProxyDaemon(settings: DaemonSettings, role: string): Promise<number> {
-  return runDaemon(settings, role, [(log) => startProxy(settings, role, log)]);
+  return runDaemon(settings, role, [(log) => lockDirectory(settings, ['proxy'], role, log), (log) => startProxy(settings, role, log)]);
 }
 
 /**
@@ -31,13 +34,14 @@ export function runDataProxyDaemon(settings: DaemonSettings, role: string): Prom
  * ends, every channel socket is removed, the server stops, exit 0.
  */
 export function runPlatformDaemon(settings: DaemonSettings, platform: PlatformSettings): Promise<number> {
-  return runDaemon(settings, 'platform', [(log) => startPlatform(settings, platform, log, 'platform')]);
+  return runDaemon(settings, 'platform', [(log) => lockDirectory(settings, ['platform'], 'platform', log), (log) => startPlatform(settings, platform, log, 'platform')]);
 }
 
 /** `serve`: the platform and the data-proxy daemon in one process, sharing one socket directory. */
 export function runServe(settings: DaemonSettings, platform: PlatformSettings): Promise<number> {
   let started: Platform | undefined;
   return runDaemon(settings, 'serve', [
+    (log) => lockDirectory(settings, ['platform', 'proxy'], 'serve', log),
     (log) => startProxy(settings, 'serve', log, () => (started ? { ...started.stats } : undefined)),
     async (log) => {
       const part = await startPlatform(settings, platform, log, 'serve');
@@ -76,6 +80,8 @@ async function startProxy(
   platformStatus?: () => Record<string, unknown> | undefined,
 ): Promise<DaemonPart> {
   const { paths } = settings;
+  // A socket file there now is either live (the start fails: ADDRESS_IN_USE) or stale and replaced.
+  const staleService = isSocketFile(paths.servicePath);
   let server: DataProxyServer;
   try {
     server = DataProxyServer.start({ servicePath: paths.servicePath, socketDir: paths.socketDir, allowUids: settings.allowUids, log });
@@ -96,6 +102,12 @@ async function startProxy(
     },
     `data-proxy daemon serving org.anbox.webrtc.IDataProxyService on ${paths.servicePath}; channel sockets in ${paths.socketDir}`,
   );
+  if (staleService) {
+    log.warn(
+      { event: 'daemon.stale_socket_removed', path: paths.servicePath },
+      `replaced the stale service socket ${paths.servicePath} (left by a daemon that did not stop cleanly)`,
+    );
+  }
   // With --adb: `adb reverse localabstract:anbox-oob-data-proxy localfilesystem:<service socket>`,
   // made and kept in the background; the start never waits for the device.
   const reverse = startAdbReverse(paths.servicePath, settings.broadcasts, log);
@@ -171,6 +183,44 @@ async function startPlatform(
       releaseWebRtcRuntime();
     },
   };
+}
+
+/**
+ * Takes the socket directory's locks for `roles` (./service/socket-dir-lock.ts) before anything is
+ * started, so that a second daemon on the same directory is refused with the first one's pid; then,
+ * holding the platform lock, removes the channel sockets a killed daemon left behind and says so.
+ */
+function lockDirectory(settings: DaemonSettings, roles: LockRole[], role: string, log: Logger): DaemonPart {
+  const { socketDir } = settings.paths;
+  const locks: SocketDirLock[] = [];
+  const releaseAll = () => {
+    for (const lock of locks.splice(0).reverse()) lock.release();
+  };
+  try {
+    ensureSocketDirectory(socketDir, 0o750);
+    for (const lockRole of roles) locks.push(lockSocketDir(socketDir, lockRole));
+  } catch (error) {
+    releaseAll();
+    if (error instanceof SocketDirLockedError) {
+      throw new StartFailure({ event: 'daemon.socket_dir_locked', socketDir, lockPath: error.lockPath, ownerPid: error.ownerPid, role }, error.message);
+    }
+    throw new StartFailure({ event: 'daemon.start_failed', socketDir, role }, `cannot lock the socket directory ${socketDir}: ${(error as Error).message}`);
+  }
+  for (const lock of locks) {
+    if (lock.replacedStale) {
+      log.info({ event: 'daemon.stale_lock_replaced', lockPath: lock.path, stalePid: lock.replacedStale.pid }, `replaced the stale lock ${lock.path} (pid ${lock.replacedStale.pid} is gone)`);
+    }
+  }
+  if (roles.includes('platform')) {
+    const removed = removeStaleChannelSockets(socketDir);
+    if (removed.length > 0) {
+      log.warn(
+        { event: 'daemon.stale_channel_sockets_removed', socketDir, channels: removed },
+        `removed ${removed.length} stale channel socket(s) left by a daemon that did not stop cleanly: ${removed.join(', ')}`,
+      );
+    }
+  }
+  return { name: 'socket directory lock', close: async () => releaseAll() };
 }
 
 class StartFailure extends Error {
