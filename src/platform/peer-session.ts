@@ -345,10 +345,11 @@ export class PeerSession {
   }
 
   private bridgeChannel(dc: DataChannel, name: string): void {
+    // The bridge adds the channel binding itself; passing this child too gave "channel" twice per line.
     const log = this.log.child({ channel: name });
     const channel: BridgedChannel = { name, dc, log, bridge: undefined, opening: Promise.resolve(undefined), closing: undefined, pending: [], pendingBytes: 0 };
     this.channels.set(name, channel);
-    channel.opening = ChannelBridge.open({ socketDir: this.options.socketDir, name, port: new NodeDataChannelPort(dc), binary: this.options.binary, log }).then(
+    channel.opening = ChannelBridge.open({ socketDir: this.options.socketDir, name, port: new NodeDataChannelPort(dc), binary: this.options.binary, log: this.log }).then(
       (bridge) => {
         if (channel.closing || this.ended) return bridge; // closeChannel() closes it
         channel.bridge = bridge;
