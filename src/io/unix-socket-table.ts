@@ -60,3 +60,31 @@ export function listeningUnixSockets(procPath: string = PROC_NET_UNIX): Map<stri
 export function listeningUnixSocketPaths(procPath: string = PROC_NET_UNIX): Set<string> {
   return new Set(listeningUnixSockets(procPath).keys());
 }
+
+const SS_CONNECTED = 0x03;
+
+/**
+ * How many accepted connections each listening path has now, from `/proc/net/unix` text: an accepted
+ * stream socket carries its listener's path with St 03 (the connecting end is unbound and has none).
+ * For a channel socket that is "an app is attached" — whoever the app is (our CLI, socat, a device
+ * app through the daemon), without connecting to anything.
+ */
+export function parseAcceptedConnections(text: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const match = LINE.exec(line);
+    if (!match) continue;
+    const type = Number.parseInt(match[2], 16);
+    const state = Number.parseInt(match[3], 16);
+    const path = match[5];
+    if (path === undefined || path.length === 0 || path.startsWith('@')) continue;
+    if (type !== SOCK_STREAM || state !== SS_CONNECTED) continue;
+    counts.set(path, (counts.get(path) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** Reads /proc/net/unix now: path → accepted connections. Throws like listeningUnixSockets. */
+export function acceptedUnixConnections(procPath: string = PROC_NET_UNIX): Map<string, number> {
+  return parseAcceptedConnections(readFileSync(procPath, 'utf8'));
+}
