@@ -5,6 +5,8 @@ import { DataProxyServer } from '../service/data-proxy-server.js';
 import { ensureSocketDirectory } from '../service/directories.js';
 import { lockSocketDir, SocketDirLockedError, type LockRole, type SocketDirLock } from '../service/socket-dir-lock.js';
 import { isSocketFile, removeStaleChannelSockets } from '../service/stale-sockets.js';
+import { cliInvocation } from './cli-invocation.js';
+import { serveBanner } from './serve-banner.js';
 import { EXIT_FAILURE, EXIT_OK } from './command.js';
 import { startAdbReverse, startChannelBroadcasts } from './daemon-broadcasts.js';
 import type { DaemonSettings, PlatformSettings } from './daemon-options.js';
@@ -52,20 +54,24 @@ export function runServe(settings: DaemonSettings, platform: PlatformSettings): 
       const p = started!;
       const example = `${settings.paths.socketDir}/webrtc_data_foo`;
       const configFile = settings.configFile?.path ?? null;
+      const cli = cliInvocation();
+      // The banner: everything a person needs, once; the log lines after it do not repeat the URL or token.
+      process.stderr.write(
+        serveBanner({ pageUrl: p.pageUrl, token: p.token, tokenSource: tokenSourceText(settings, platform, p.tokenGenerated), socketDir: settings.paths.socketDir, servicePath: settings.paths.servicePath, configFile, cli, example }),
+      );
       announcer(log).info(
         {
           event: 'serve.ready',
+          role: 'serve',
           pageUrl: p.pageUrl,
           gateway: p.url,
           token: p.token,
           socketDir: settings.paths.socketDir,
           servicePath: settings.paths.servicePath,
           configFile,
+          next: `${cli} connect foo`,
         },
-        `ready: page ${p.pageUrl} ; token ${p.token} ; channel sockets in ${settings.paths.socketDir} ; ` +
-          `service socket ${settings.paths.servicePath} ; ${configFile ? `config file ${configFile}` : 'no config file'}. ` +
-          `Next: open the page, add a channel "foo" and connect; then ` +
-          `\`anbox-oob connect foo\` (or \`socat - UNIX-CONNECT:${example}\`) talks to it. Ctrl-C stops.`,
+        'ready (the banner above has the page, the token, the paths and the next command)',
       );
       return { name: 'announcement', close: async () => undefined };
     },
@@ -153,13 +159,7 @@ async function startPlatform(
     const message = error instanceof PlatformStartError || error instanceof Error ? error.message : String(error);
     throw new StartFailure({ event: 'platform.start_failed', listen: options.listen }, message);
   }
-  const source = platform.tokenGenerated
-    ? 'generated at start'
-    : options.tokenSource === 'env'
-      ? 'from ANBOX_OOB_TOKEN'
-      : options.tokenSource === 'config'
-        ? `from ${settings.configFile?.path ?? 'the config file'}`
-        : 'from --token';
+  const source = tokenSourceText(settings, options, platform.tokenGenerated);
   announcer(log).info(
     {
       event: 'platform.started',
@@ -172,7 +172,9 @@ async function startPlatform(
       stunServers: options.stunUrls,
       binary: options.binary,
     },
-    `WebRTC platform: page ${platform.pageUrl} ; gateway ${platform.url} ; token ${platform.token} (${source}); channel sockets in ${settings.paths.socketDir}`,
+    role === 'serve'
+      ? `WebRTC platform started (token ${source})`
+      : `WebRTC platform: page ${platform.pageUrl} ; gateway ${platform.url} ; token ${platform.token} (${source}); channel sockets in ${settings.paths.socketDir}`,
   );
   return {
     name: 'WebRTC platform',
@@ -183,6 +185,13 @@ async function startPlatform(
       releaseWebRtcRuntime();
     },
   };
+}
+
+function tokenSourceText(settings: DaemonSettings, options: PlatformSettings, generated: boolean): string {
+  if (generated) return 'generated at start';
+  if (options.tokenSource === 'env') return 'from ANBOX_OOB_TOKEN';
+  if (options.tokenSource === 'config') return `from ${settings.configFile?.path ?? 'the config file'}`;
+  return 'from --token';
 }
 
 /**
