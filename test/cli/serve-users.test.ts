@@ -144,7 +144,7 @@ describe.each(cases)('serve with default paths: $name', ({ uid, setup }) => {
 
     // What the banner says to type next, as the same user with no flags, finds the daemon.
     const connect = await cliAs(uid, ['connect', 'foo'], env, 'typed in the terminal');
-    expect(connect.stderr).toBe('');
+    expect(connect.stderr).toBe('anbox-oob connect: connected to channel "foo"; stdin goes to it, its data to stdout\n');
     expect(connect.code).toBe(0);
     const foo = client.channel('foo');
     await foo.until(() => foo.bytes().toString() === 'typed in the terminal', 'the bytes `anbox-oob connect foo` sent', 30_000);
