@@ -1,7 +1,7 @@
 /**
  * Connect round trip: how long an app waits between asking the daemon for a channel and holding
  * the channel's descriptor, next to a C program doing the same with three processes and no framing
- * (../shared/baselines/fdpass.c, "the C floor").
+ * (bench/fdpass.c, "the C floor", a copy of the shared baseline).
  *
  * One round trip = send the connect transaction, receive the reply with its SCM_RIGHTS descriptor,
  * close the descriptor (fdpass's client also closes it unread). The daemon connects

@@ -1,7 +1,7 @@
 /**
  * What the benchmarks run against, in one place: the built CLI as a child (daemon, platform, serve),
  * small inline Node children (a fake channel listener, a socket echo), waiting for them, reading
- * their logs and /proc, and the C floor (../shared/baselines/fdpass.c).
+ * their logs and /proc, and the C floor (bench/fdpass.c).
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -237,20 +237,26 @@ export function processStatusKiB(pid: number | undefined, field: string): number
 // ---------------------------------------------------------------------------------------------
 // The C floor
 
+/** Where the C floor's source lives in the repository. */
+export function floorSourcePath(repoRoot: string): string {
+  return resolve(repoRoot, 'bench', 'fdpass.c');
+}
+
 export interface FloorResult {
   persistentUs: number;
   persistentOpsPerS: number;
   reconnectUs: number;
 }
 
-/** Compiles ../shared/baselines/fdpass.c (relative to the package root) into `dir`; returns the binary. */
+/**
+ * Compiles the C floor, bench/fdpass.c (a copy of the shared baseline, kept in the repository so
+ * that `npm run bench` works in a clone; test/bench/fdpass-source.test.ts keeps the two equal),
+ * into `dir`; returns the binary. BENCH_FDPASS_SOURCE names another source.
+ */
 export function buildFloor(context: BenchContext, dir: string): string {
-  const source = process.env.BENCH_FDPASS_SOURCE ?? resolve(context.repoRoot, '..', 'shared', 'baselines', 'fdpass.c');
+  const source = process.env.BENCH_FDPASS_SOURCE ?? floorSourcePath(context.repoRoot);
   if (!existsSync(source)) {
-    throw new BenchSetupError(
-      `the C floor's source ${source} is missing: the benchmark expects the repository's parent to hold shared/baselines/fdpass.c ` +
-        '(or set BENCH_FDPASS_SOURCE to its path)',
-    );
+    throw new BenchSetupError(`the C floor's source ${source} is missing (it ships in bench/; or set BENCH_FDPASS_SOURCE to its path)`);
   }
   const binary = join(dir, 'fdpass');
   const compiled = spawnSync('cc', ['-O2', '-o', binary, source], { encoding: 'utf8' });

@@ -5,11 +5,11 @@
  * goal, met or missed by how much), as text and as Markdown. Progress goes to stderr, the report
  * to stdout. The report is also written to bench/results/<date>.md (BENCH_RESULTS_DIR to change,
  * `BENCH_RESULTS_DIR=-` not to write); its Markdown block is what the README's Performance section
- * holds. Children and temp dirs are removed on success, failure, and Ctrl-C / SIGTERM.
+ * holds (`BENCH_UPDATE_README=1` puts it there: ./readme-block.ts). Children and temp dirs are removed on success, failure, and Ctrl-C / SIGTERM.
  *
  * Add a benchmark: write a module exporting a {@link Benchmark} (see ./harness.ts) and list it here.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { bridgeThroughput } from './bridge-throughput.js';
@@ -19,6 +19,7 @@ import { idleRss } from './idle-rss.js';
 import { packageRoot } from '../src/config/package-root.js';
 import { BenchSetupError, formatTable, machineInfo, Resources, type BenchContext, type BenchGoal, type BenchRow, type Benchmark } from './harness.js';
 import { formatSummaryMarkdown, formatSummaryText, type RunInfo, type SummaryRow } from './summary.js';
+import { replaceMarkedBlock } from './readme-block.js';
 
 // Idle RSS first: measured before the other benchmarks have loaded the machine's page cache and CPUs.
 const ALL_BENCHMARKS: readonly Benchmark[] = [idleRss, connectRoundTrip, bridgeThroughput, broadcastLatency];
@@ -101,6 +102,7 @@ async function main(): Promise<number> {
   const report = out.join('\n');
   process.stdout.write(report);
   saveReport(context.repoRoot, startedAt, markdown, report);
+  if (process.env.BENCH_UPDATE_README === '1') updateReadme(context.repoRoot, markdown);
   return failed ? 1 : 0;
 }
 
@@ -122,6 +124,17 @@ function saveReport(repoRoot: string, startedAt: Date, markdown: string, report:
     process.stderr.write(`bench: report written to ${relative(process.cwd(), file) || file}\n`);
   } catch (error) {
     process.stderr.write(`bench: cannot write ${file}: ${(error as Error).message} (set BENCH_RESULTS_DIR, or - not to write)\n`);
+  }
+}
+
+/** BENCH_UPDATE_README=1: the README's marked block becomes this run's (the prose is the author's to update). */
+function updateReadme(repoRoot: string, markdown: string): void {
+  const file = join(repoRoot, 'README.md');
+  try {
+    writeFileSync(file, replaceMarkedBlock(readFileSync(file, 'utf8'), markdown));
+    process.stderr.write(`bench: README.md's Performance block replaced by this run's; update the figures in the prose under it\n`);
+  } catch (error) {
+    process.stderr.write(`bench: cannot update ${file}: ${(error as Error).message}\n`);
   }
 }
 

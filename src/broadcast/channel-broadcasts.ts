@@ -4,6 +4,9 @@ import { Broadcaster, type BroadcasterStats, type RecentBroadcast } from './broa
 import { SocketDirWatcher } from './socket-dir-watcher.js';
 import type { BroadcastSink, ChannelBroadcast } from './types.js';
 
+/** At most this long for the last look at the socket dir when closing. */
+export const FINAL_SCAN_MS = 500;
+
 export interface ChannelBroadcastsOptions {
   socketDir: string;
   logger: Logger;
@@ -74,10 +77,19 @@ export class ChannelBroadcasts {
     return this.broadcaster.stats();
   }
 
-  /** Stops watching, sends what is batched, lets the queues drain briefly, closes the sinks. */
+  /**
+   * Looks at the socket dir one last time, stops watching, sends what is batched (with the last
+   * look's changes), lets the queues drain briefly (BROADCASTER_DEFAULTS.drainTimeoutMs), closes the
+   * sinks. The last look matters on `serve`'s shutdown: the platform has just removed its channel
+   * sockets, and without it the `destroyed` broadcast would be lost with the watcher's delay, leaving
+   * listeners and device apps believing the channels still exist. It is bounded (FINAL_SCAN_MS).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.watcher.rescan().catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, FINAL_SCAN_MS)))]);
+    clearTimeout(timer);
     this.watcher.close();
     this.batcher.close();
     await this.broadcaster.close();

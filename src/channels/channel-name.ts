@@ -38,7 +38,7 @@ export function validateChannelName(name: string): string {
     const bad = [...name].find((c) => !/[A-Za-z0-9._-]/.test(c)) ?? '';
     throw new ChannelNameError(
       'BAD_CHARACTER',
-      `channel name ${JSON.stringify(name)} contains ${describeCharacter(bad)}; allowed are letters, digits, ".", "_" and "-"`,
+      `channel name ${JSON.stringify(name)} contains ${describeCharacter(bad)}; allowed are ASCII letters (A-Z, a-z), digits, ".", "_" and "-"`,
     );
   }
   return name;

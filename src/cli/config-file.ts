@@ -27,8 +27,9 @@ export class ConfigFileError extends UsageError {
 /**
  * Turns the text of a config file into option values, as if they had been given as flags.
  * The file is one JSON object whose keys are exactly the long option names of the command
- * (`{"listen": "127.0.0.1:9000", "adb": true, "stun": ["stun:…"]}`). A string option also takes
- * a number (`"broadcast-window": 0`), a repeatable one a single value or a list; anything else,
+ * (`{"listen": "127.0.0.1:9000", "adb": true, "stun": ["stun:…"]}`). The options whose value is a
+ * number (NUMBER_OPTIONS: `"broadcast-window": 0`) also take a JSON number, a repeatable one a single
+ * value or a list; anything else (`"listen": 9000`: a port alone is not an address),
  * and every key the command does not know, is refused so that a typo never goes unnoticed.
  */
 export function parseConfigFile(text: string, file: string, options: Readonly<Record<string, OptionSpec>>): OptionValues {
@@ -55,7 +56,24 @@ export function parseConfigFile(text: string, file: string, options: Readonly<Re
   return values;
 }
 
+/** String options whose value is a number, so a JSON number is the same value (uids, milliseconds, an Android user id). */
+export const NUMBER_OPTIONS: ReadonlySet<string> = new Set([
+  'broadcast-window',
+  'allow-uid',
+  'user',
+  'max-connections',
+  'max-connections-per-uid',
+  'max-buffered-mib',
+  'frame-timeout-ms',
+  'gateway-max-connections',
+  'gateway-idle-timeout',
+]);
+
 function convert(file: string, key: string, spec: OptionSpec, raw: unknown): OptionValue {
+  if (typeof raw === 'number' && !NUMBER_OPTIONS.has(key)) {
+    const example = key === 'listen' ? ` (e.g. "127.0.0.1:${raw}")` : ` ("${raw}" if that is what you mean)`;
+    throw new ConfigFileError(file, key, `must be a string${example}, not number ${raw}`);
+  }
   if (spec.type === 'boolean') {
     if (typeof raw !== 'boolean') throw new ConfigFileError(file, key, `must be true or false, not ${describe(raw)}`);
     return raw;

@@ -8,6 +8,20 @@ import type { Logger } from '../log/logger.js';
 import type { DataProxyServer } from '../service/data-proxy-server.js';
 import { StatusService, type AdbStatus, type StatusSnapshot } from '../service/status-service.js';
 import type { BroadcastSettings } from './broadcast-options.js';
+import { join } from 'node:path';
+import { CHANNEL_SOCKET_PREFIX } from '../channels/channel-name.js';
+import { acceptedUnixConnections } from '../io/unix-socket-table.js';
+
+/** Per channel, the app connections its socket has now; undefined when /proc/net/unix cannot be read. */
+function appConnections(socketDir: string, channels: readonly string[]): Record<string, number> | undefined {
+  let accepted: Map<string, number>;
+  try {
+    accepted = acceptedUnixConnections();
+  } catch {
+    return undefined;
+  }
+  return Object.fromEntries(channels.map((name) => [name, accepted.get(join(socketDir, `${CHANNEL_SOCKET_PREFIX}${name}`)) ?? 0]));
+}
 
 /**
  * With --adb (and not --no-adb-reverse): starts keeping `adb [-s SERIAL] reverse
@@ -93,6 +107,7 @@ export async function startChannelBroadcasts(
   };
   const snapshot = (): StatusSnapshot => ({
     channels: broadcasts.channels(),
+    appConnections: appConnections(socketDir, broadcasts.channels()),
     connections: server.stats,
     broadcasts: broadcasts.recent().map(({ broadcast, results }) => ({
       ...broadcast,

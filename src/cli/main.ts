@@ -8,6 +8,9 @@ import { proxyCommand } from './commands/proxy.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../config/package-root.js';
 
 const COMMANDS: readonly Command[] = [
   serveCommand,
@@ -29,10 +32,15 @@ that hands those sockets to apps, with channel broadcasts.
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(9)} ${c.summary}`).join('\n')}
 
-Run \`anbox-oob <command> --help\` for a command's options. The daemons (serve, platform, proxy)
+Run \`anbox-oob <command> --help\` for a command's options; \`anbox-oob --version\` prints the version. The daemons (serve, platform, proxy)
 also read environment variables and a JSON config file (--config, ANBOX_OOB_CONFIG, else
 $XDG_CONFIG_HOME/anbox-oob/config.json or ~/.config/anbox-oob/config.json); flags win.
 Protocol: docs/protocol.md. Logs: docs/logging.md`;
+
+/** The package's version, from its package.json. */
+function version(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -40,6 +48,10 @@ async function main(argv: string[]): Promise<number> {
     const topic = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
     console.log(topic ? topic.help : HELP);
     return name === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    console.log(`anbox-oob ${version()} (Node ${process.version})`);
+    return EXIT_OK;
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {

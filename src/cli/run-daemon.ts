@@ -1,8 +1,14 @@
+import { dirname } from 'node:path';
 import { ListenError } from '../io/unix-listener.js';
 import type { Logger } from '../log/logger.js';
 import type { Platform } from '../platform/platform.js';
 import { formatMode } from '../platform/bridge/channel-socket-mode.js';
 import { DataProxyServer } from '../service/data-proxy-server.js';
+import { ensureTrustedDirectory, UnsafeDirectoryError } from '../io/trusted-directory.js';
+import { lockSocketDir, SocketDirLockedError, type LockRole, type SocketDirLock } from '../service/socket-dir-lock.js';
+import { isSocketFile, removeStaleChannelSockets } from '../service/stale-sockets.js';
+import { cliInvocation } from './cli-invocation.js';
+import { serveBanner } from './serve-banner.js';
 import { EXIT_FAILURE, EXIT_OK } from './command.js';
 import { startAdbReverse, startChannelBroadcasts } from './daemon-broadcasts.js';
 import type { DaemonSettings, PlatformSettings } from './daemon-options.js';
@@ -24,7 +30,7 @@ type PartStarter = (log: Logger) => Promise<DaemonPart> | DaemonPart;
  * remove the socket file, exit 0. A second signal exits at once.
  */
 export function runDataProxyDaemon(settings: DaemonSettings, role: string): Promise<number> {
-  return runDaemon(settings, role, [(log) => startProxy(settings, role, log)]);
+  return runDaemon(settings, role, [(log) => lockDirectory(settings, ['proxy'], role, log), (log) => startProxy(settings, role, log)]);
 }
 
 /**
@@ -32,13 +38,14 @@ export function runDataProxyDaemon(settings: DaemonSettings, role: string): Prom
  * ends, every channel socket is removed, the server stops, exit 0.
  */
 export function runPlatformDaemon(settings: DaemonSettings, platform: PlatformSettings): Promise<number> {
-  return runDaemon(settings, 'platform', [(log) => startPlatform(settings, platform, log, 'platform')]);
+  return runDaemon(settings, 'platform', [(log) => lockDirectory(settings, ['platform'], 'platform', log), (log) => startPlatform(settings, platform, log, 'platform')]);
 }
 
 /** `serve`: the platform and the data-proxy daemon in one process, sharing one socket directory. */
 export function runServe(settings: DaemonSettings, platform: PlatformSettings): Promise<number> {
   let started: Platform | undefined;
   return runDaemon(settings, 'serve', [
+    (log) => lockDirectory(settings, ['platform', 'proxy'], 'serve', log),
     (log) => startProxy(settings, 'serve', log, () => (started ? { ...started.stats } : undefined)),
     async (log) => {
       const part = await startPlatform(settings, platform, log, 'serve');
@@ -49,20 +56,24 @@ export function runServe(settings: DaemonSettings, platform: PlatformSettings): 
       const p = started!;
       const example = `${settings.paths.socketDir}/webrtc_data_foo`;
       const configFile = settings.configFile?.path ?? null;
+      const cli = cliInvocation();
+      // The banner: everything a person needs, once; the log lines after it do not repeat the URL or token.
+      process.stderr.write(
+        serveBanner({ pageUrl: p.pageUrl, token: p.token, tokenSource: tokenSourceText(settings, platform, p.tokenGenerated), socketDir: settings.paths.socketDir, servicePath: settings.paths.servicePath, configFile, cli, example }),
+      );
       announcer(log).info(
         {
           event: 'serve.ready',
+          role: 'serve',
           pageUrl: p.pageUrl,
           gateway: p.url,
           token: p.token,
           socketDir: settings.paths.socketDir,
           servicePath: settings.paths.servicePath,
           configFile,
+          next: `${cli} connect foo`,
         },
-        `ready: page ${p.pageUrl} ; token ${p.token} ; channel sockets in ${settings.paths.socketDir} ; ` +
-          `service socket ${settings.paths.servicePath} ; ${configFile ? `config file ${configFile}` : 'no config file'}. ` +
-          `Next: open the page, add a channel "foo" and connect; then ` +
-          `\`anbox-oob connect foo\` (or \`socat - UNIX-CONNECT:${example}\`) talks to it. Ctrl-C stops.`,
+        'ready (the banner above has the page, the token, the paths and the next command)',
       );
       return { name: 'announcement', close: async () => undefined };
     },
@@ -77,6 +88,8 @@ async function startProxy(
   platformStatus?: () => Record<string, unknown> | undefined,
 ): Promise<DaemonPart> {
   const { paths } = settings;
+  // A socket file there now is either live (the start fails: ADDRESS_IN_USE) or stale and replaced.
+  const staleService = isSocketFile(paths.servicePath);
   let server: DataProxyServer;
   try {
     server = DataProxyServer.start({ servicePath: paths.servicePath, socketDir: paths.socketDir, allowUids: settings.allowUids, allowSharedDir: settings.allowSharedDir, limits: settings.serviceLimits, log });
@@ -97,6 +110,12 @@ async function startProxy(
     },
     `data-proxy daemon serving org.anbox.webrtc.IDataProxyService on ${paths.servicePath}; channel sockets in ${paths.socketDir}`,
   );
+  if (staleService) {
+    log.warn(
+      { event: 'daemon.stale_socket_removed', path: paths.servicePath },
+      `replaced the stale service socket ${paths.servicePath} (left by a daemon that did not stop cleanly)`,
+    );
+  }
   // With --adb: `adb reverse localabstract:anbox-oob-data-proxy localfilesystem:<service socket>`,
   // made and kept in the background; the start never waits for the device.
   const reverse = startAdbReverse(paths.servicePath, settings.broadcasts, log);
@@ -147,15 +166,7 @@ async function startPlatform(
     const message = error instanceof PlatformStartError || error instanceof Error ? error.message : String(error);
     throw new StartFailure({ event: 'platform.start_failed', listen: options.listen }, message);
   }
-  const source = platform.tokenGenerated
-    ? 'generated at start'
-    : options.tokenSource === 'env'
-      ? 'from ANBOX_OOB_TOKEN'
-      : options.tokenSource === 'file'
-        ? `from ${options.gateway.tokenFile ?? 'the token file'}`
-      : options.tokenSource === 'config'
-        ? `from ${settings.configFile?.path ?? 'the config file'}`
-        : 'from --token';
+  const source = tokenSourceText(settings, options, platform.tokenGenerated);
   announcer(log).info(
     {
       event: 'platform.started',
@@ -169,7 +180,9 @@ async function startPlatform(
       binary: options.binary,
       channelSocketMode: formatMode(options.channelSocketMode),
     },
-    `WebRTC platform: page ${platform.pageUrl} ; gateway ${platform.url} ; token ${platform.token} (${source}); channel sockets in ${settings.paths.socketDir}`,
+    role === 'serve'
+      ? `WebRTC platform started (token ${source})`
+      : `WebRTC platform: page ${platform.pageUrl} ; gateway ${platform.url} ; token ${platform.token} (${source}); channel sockets in ${settings.paths.socketDir}`,
   );
   for (const warning of options.gateway.warnings) log.warn({ event: warning.event }, warning.message);
   return {
@@ -181,6 +194,59 @@ async function startPlatform(
       releaseWebRtcRuntime();
     },
   };
+}
+
+function tokenSourceText(settings: DaemonSettings, options: PlatformSettings, generated: boolean): string {
+  if (generated) return 'generated at start';
+  if (options.tokenSource === 'env') return 'from ANBOX_OOB_TOKEN';
+  if (options.tokenSource === 'config') return `from ${settings.configFile?.path ?? 'the config file'}`;
+  if (options.tokenSource === 'file') return `from ${options.gateway.tokenFile ?? 'the token file'}`;
+  return 'from --token';
+}
+
+/**
+ * Takes the socket directory's locks for `roles` (./service/socket-dir-lock.ts) before anything is
+ * started, so that a second daemon on the same directory is refused with the first one's pid; then,
+ * holding the platform lock, removes the channel sockets a killed daemon left behind and says so.
+ */
+function lockDirectory(settings: DaemonSettings, roles: LockRole[], role: string, log: Logger): DaemonPart {
+  const { socketDir } = settings.paths;
+  const locks: SocketDirLock[] = [];
+  const releaseAll = () => {
+    for (const lock of locks.splice(0).reverse()) lock.release();
+  };
+  try {
+    // Checked as the parts will check them (same order, same words), before the lock is made in
+    // the socket dir; the parts check again and log what --allow-shared-dir let through.
+    const allowShared = settings.allowSharedDir;
+    if (roles.includes('proxy')) ensureTrustedDirectory(dirname(settings.paths.servicePath), 0o755, { what: "service socket's directory", flag: '--service-socket', allowShared });
+    ensureTrustedDirectory(socketDir, 0o750, { what: 'socket dir', flag: '--socket-dir', allowShared });
+    for (const lockRole of roles) locks.push(lockSocketDir(socketDir, lockRole));
+  } catch (error) {
+    releaseAll();
+    if (error instanceof SocketDirLockedError) {
+      throw new StartFailure({ event: 'daemon.socket_dir_locked', socketDir, lockPath: error.lockPath, ownerPid: error.ownerPid, role }, error.message);
+    }
+    if (error instanceof UnsafeDirectoryError) {
+      throw new StartFailure({ event: role === 'platform' ? 'platform.start_failed' : 'daemon.start_failed', socketDir, role }, error.message);
+    }
+    throw new StartFailure({ event: 'daemon.start_failed', socketDir, role }, `cannot lock the socket directory ${socketDir}: ${(error as Error).message}`);
+  }
+  for (const lock of locks) {
+    if (lock.replacedStale) {
+      log.info({ event: 'daemon.stale_lock_replaced', lockPath: lock.path, stalePid: lock.replacedStale.pid }, `replaced the stale lock ${lock.path} (pid ${lock.replacedStale.pid} is gone)`);
+    }
+  }
+  if (roles.includes('platform')) {
+    const removed = removeStaleChannelSockets(socketDir);
+    if (removed.length > 0) {
+      log.warn(
+        { event: 'daemon.stale_channel_sockets_removed', socketDir, channels: removed },
+        `removed ${removed.length} stale channel socket(s) left by a daemon that did not stop cleanly: ${removed.join(', ')}`,
+      );
+    }
+  }
+  return { name: 'socket directory lock', close: async () => releaseAll() };
 }
 
 class StartFailure extends Error {

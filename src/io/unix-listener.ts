@@ -1,6 +1,7 @@
 import { chmodSync, lstatSync, statSync, unlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import * as native from '../native/addon.js';
+import { listeningUnixSocketPaths } from './unix-socket-table.js';
 
 const { errno } = constants;
 
@@ -126,6 +127,13 @@ export function removeStaleSocket(path: string): void {
   if (!stats.isSocket()) {
     throw new ListenError('NOT_A_SOCKET', `${path} exists and is not a socket; remove it or choose another path`);
   }
+  // A listener the kernel's table shows is live: never probe it by connecting, since a channel
+  // socket's platform takes any connection for an app (and replaces the real app with it).
+  if (listedAsListening(path)) {
+    throw new ListenError('ADDRESS_IN_USE', `another process is already listening on ${path}; stop it first or choose another path`);
+  }
+  // Not in the table (or no table): a connect tells a stale file (ECONNREFUSED) from a listener
+  // the table spells differently (bound by a relative path, say).
   const probe = native.connectUnix(path);
   if (probe >= 0 || probe === -errno.EAGAIN) {
     if (probe >= 0) native.close(probe);
@@ -136,6 +144,15 @@ export function removeStaleSocket(path: string): void {
     return;
   }
   throw listenError(path, probe);
+}
+
+/** Whether /proc/net/unix lists a listening stream socket bound at `path`; false when it cannot be read. */
+function listedAsListening(path: string): boolean {
+  try {
+    return listeningUnixSocketPaths().has(path);
+  } catch {
+    return false;
+  }
 }
 
 function listenError(path: string, negErrno: number): ListenError {

@@ -8,12 +8,18 @@
 /** Fields every record has, or that pino-pretty prints itself. */
 const SKIPPED = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg', 'event', 'err', 'error', 'v']);
 
+/** `serve` prints these once in its start-up banner (src/cli/serve-banner.ts): not repeated on its pretty log lines. */
+const IN_SERVE_BANNER = new Set(['pageUrl', 'gateway', 'token', 'socketDir', 'servicePath', 'configFile', 'next']);
+const BANNER_EVENTS = new Set(['platform.started', 'serve.ready']);
+
 export function prettyLine(record: Record<string, unknown>, messageKey = 'msg'): string {
+  const inBanner = record.role === 'serve' && typeof record.event === 'string' && BANNER_EVENTS.has(record.event);
   const message = typeof record[messageKey] === 'string' ? (record[messageKey] as string) : '';
   const parts: string[] = [message];
   if (typeof record.event === 'string') parts.push(`[${record.event}]`);
   for (const [key, value] of Object.entries(record)) {
     if (SKIPPED.has(key) || key === messageKey) continue;
+    if (inBanner && IN_SERVE_BANNER.has(key)) continue;
     const text = formatValue(value);
     if (text === undefined) continue;
     const shown = typeof value === 'string' ? value : text;

@@ -4,6 +4,7 @@
  * join), then `status === "success"`, then reads `metadata.id`, `metadata.url` and
  * `metadata.stun_servers` (which must be an array); on failure it shows `error`.
  */
+import { STATUS_CODES } from 'node:http';
 
 /** One ICE server as the SDK reads it: `{urls, username, password}` (it maps password to credential). */
 export interface GatewayStunServer {
@@ -35,21 +36,16 @@ export interface GatewayErrorResponse {
   error: string;
 }
 
-const REASON_PHRASES: Readonly<Record<number, string>> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  426: 'Upgrade Required',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
+/**
+ * The standard reason phrase for a status, from Node's table (RFC 9110 names: 200 OK, 201 Created,
+ * 204 No Content, 413 Payload Too Large, …). Proxies and HTTP stacks log the status line, so a
+ * success must never read "201 Error"; a code Node does not know gets the generic phrase of its class.
+ */
 export function reasonPhrase(statusCode: number): string {
-  return REASON_PHRASES[statusCode] ?? 'Error';
+  return STATUS_CODES[statusCode] ?? CLASS_PHRASES[Math.floor(statusCode / 100)] ?? 'Unknown';
 }
+
+const CLASS_PHRASES: Readonly<Record<number, string>> = { 1: 'Informational', 2: 'Success', 3: 'Redirection', 4: 'Client Error', 5: 'Server Error' };
 
 export function syncResponse(statusCode: 200 | 201, metadata: GatewaySessionMetadata): GatewaySyncResponse {
   return { type: 'sync', status: 'success', status_code: statusCode, metadata };

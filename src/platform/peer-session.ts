@@ -350,6 +350,7 @@ export class PeerSession {
   }
 
   private bridgeChannel(dc: DataChannel, name: string): void {
+    // The bridge adds the channel binding itself; passing this child too gave "channel" twice per line.
     const log = this.log.child({ channel: name });
     const channel: BridgedChannel = { name, dc, log, bridge: undefined, opening: Promise.resolve(undefined), closing: undefined, pending: [], pendingBytes: 0 };
     this.channels.set(name, channel);
@@ -360,7 +361,7 @@ export class PeerSession {
       binary: this.options.binary,
       socketMode: this.options.channelSocketMode,
       allowSharedDir: this.options.allowSharedDir,
-      log,
+      log: this.log,
     }).then(
       (bridge) => {
         if (channel.closing || this.ended) return bridge; // closeChannel() closes it

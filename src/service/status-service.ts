@@ -56,6 +56,11 @@ export interface LocalReceiversStatus {
 export interface StatusSnapshot {
   /** Data channels that exist now (the socket-dir watcher's view), in the watcher's order. */
   channels: string[];
+  /**
+   * Per channel in `channels`, how many app connections its socket has now (accepted connections in
+   * /proc/net/unix; 0: no app attached). Absent when the table cannot be read.
+   */
+  appConnections?: Record<string, number>;
   /** The data-proxy server's counters (DataProxyServer.stats). */
   connections: DataProxyStats;
   /** Recent broadcasts, oldest first (the provider keeps a bounded list; the reply holds the newest MAX_STATUS_BROADCASTS). */

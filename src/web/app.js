@@ -213,12 +213,23 @@ function endSession(s, text, failed) {
   s.ended = true;
   clearTimeout(s.openTimer);
   clearTimeout(s.disconnectedTimer);
-  for (const channel of s.channels.values()) setChannelState(channel, 'closed');
+  // A channel that never opened was never a channel: no "foo: closed" chip for it.
+  for (const [name, channel] of s.channels) {
+    if (channel.everOpened) setChannelState(channel, 'closed');
+    else if (channel.state === 'rejected') continue;
+    else s.channels.delete(name);
+  }
+  renderChannels();
   if (s.ws && s.ws.readyState <= WebSocket.OPEN) s.ws.close();
   if (s.pc) s.pc.close();
-  setStatus(text, failed ? 'failed' : 'ended');
-  if (failed) showError(text);
-  else addLog('info', null, text);
+  if (failed) {
+    // The error box says what failed; the status line goes back to what is true now.
+    setStatus('Not connected.', 'idle');
+    showError(text);
+  } else {
+    setStatus(text, 'ended');
+    addLog('info', null, text);
+  }
   updateControls();
 }
 
@@ -239,10 +250,11 @@ function checkAllOpen(s) {
 
 function onChannelClosed(s, channel) {
   const wasOpen = channel.state === 'open';
-  setChannelState(channel, 'closed');
+  // Closed by the server before it opened: the name was refused; say so rather than "closed".
+  setChannelState(channel, wasOpen || channel.everOpened ? 'closed' : 'rejected');
   if (s.ended || s.stopping) return;
   addLog('info', channel.name, wasOpen ? 'channel closed' : 'channel closed by the server before it opened (was the name rejected?)');
-  if ([...s.channels.values()].every((c) => c.state === 'closed')) endSession(s, 'The session ended: the server closed every channel.', false);
+  if ([...s.channels.values()].every((c) => c.state === 'closed' || c.state === 'rejected')) endSession(s, 'The session ended: the server closed every channel.', false);
 }
 
 function createChannels(s) {
@@ -267,6 +279,7 @@ function createChannels(s) {
     dc.bufferedAmountLowThreshold = LOW_WATER;
     channel.dc = dc;
     dc.onopen = () => {
+      channel.everOpened = true;
       setChannelState(channel, 'open');
       addLog('info', channel.name, 'channel open');
       checkAllOpen(s);
@@ -419,7 +432,7 @@ async function connect() {
     ws: null,
     pc: null,
     control: null,
-    channels: new Map(parsed.names.map((name) => [name, { name, state: 'connecting', dc: null, stateElement: null }])),
+    channels: new Map(parsed.names.map((name) => [name, { name, state: 'connecting', dc: null, stateElement: null, everOpened: false }])),
     pendingCandidates: [],
     remoteDescriptionSet: false,
     allOpen: false,

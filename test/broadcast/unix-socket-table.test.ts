@@ -89,3 +89,35 @@ describe('listeningUnixSocketPaths (the live table)', () => {
     expect(() => listeningUnixSocketPaths('/nonexistent/proc/net/unix')).toThrow(/ENOENT/);
   });
 });
+
+describe('accepted connections (status: is an app attached?)', () => {
+  it('counts the St 03 stream sockets that carry a path, per path', async () => {
+    const { parseAcceptedConnections } = await import('../../src/io/unix-socket-table.js');
+    const counts = parseAcceptedConnections(SAMPLE);
+    expect(Object.fromEntries(counts)).toEqual({ '/tmp/pnu/webrtc_data_live': 1, '/tmp/pnu/webrtc_data_gone': 1 });
+  });
+
+  it('sees a real app connection on a real listener, and none once it closes', async () => {
+    const { acceptedUnixConnections } = await import('../../src/io/unix-socket-table.js');
+    const { createConnection } = await import('node:net');
+    const dir = makeTempDir('aoob-acc-');
+    const path = join(dir, 'webrtc_data_x');
+    const accepted: import('node:net').Socket[] = [];
+    const server = createServer((s) => accepted.push(s));
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    try {
+      expect(acceptedUnixConnections().get(path)).toBeUndefined();
+      const app = createConnection(path);
+      await new Promise<void>((resolve) => app.once('connect', () => resolve()));
+      while (accepted.length === 0) await new Promise((r) => setTimeout(r, 5));
+      expect(acceptedUnixConnections().get(path)).toBe(1);
+      app.destroy();
+      for (const s of accepted) s.destroy();
+      for (let i = 0; i < 500 && acceptedUnixConnections().has(path); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(acceptedUnixConnections().get(path)).toBeUndefined();
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      removeTempDir(dir);
+    }
+  });
+});

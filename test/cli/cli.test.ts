@@ -56,7 +56,11 @@ describe('anbox-oob --help', () => {
 describe('anbox-oob connect', () => {
   it.each([[[] as string[]], [['--stream']]])('pipes stdin to the channel and the channel to stdout %j', async (extra) => {
     const result = await runCli(['connect', 'foo', ...extra], { env, input: 'hello channel' });
-    expect(result.stderr).toBe('');
+    // One status line on stderr (the data alone on stdout); stdin ended first, so no "disconnected" line.
+    expect(result.stderr).toBe(`anbox-oob connect: connected to channel "foo"${extra.length > 0 ? ' (stream mode)' : ''}; stdin goes to it, its data to stdout\n`);
+    const quiet = await runCli(['connect', 'foo', '--quiet', ...extra], { env, input: 'hello channel' });
+    expect(quiet.stderr).toBe('');
+    expect(quiet.stdout).toBe('HELLO CHANNEL');
     expect(result.stdout).toBe('HELLO CHANNEL');
     expect(result.code).toBe(0);
   });

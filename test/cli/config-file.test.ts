@@ -25,6 +25,18 @@ describe('parseConfigFile', () => {
     expect(values).toEqual({ listen: '127.0.0.1:9000', adb: true, stun: ['stun:a:3478', 'stun:b'], 'allow-uid': ['1000', '1001'], 'broadcast-window': '0', token: 't' });
   });
 
+  it('takes a JSON number for every numeric bound (service and gateway limits)', () => {
+    const text = JSON.stringify({ 'max-connections': 100, 'max-connections-per-uid': 10, 'max-buffered-mib': 8, 'frame-timeout-ms': 5000, 'gateway-max-connections': 64, 'gateway-idle-timeout': 3000 });
+    expect(parseConfigFile(text, FILE, SERVE_OPTIONS)).toEqual({
+      'max-connections': '100',
+      'max-connections-per-uid': '10',
+      'max-buffered-mib': '8',
+      'frame-timeout-ms': '5000',
+      'gateway-max-connections': '64',
+      'gateway-idle-timeout': '3000',
+    });
+  });
+
   it('takes a single value for a repeatable option, and treats false like an absent flag', () => {
     expect(parseConfigFile('{"stun": "stun:x", "binary": false, "adb": false}', FILE, SERVE_OPTIONS)).toEqual({ stun: ['stun:x'] });
     expect(parseConfigFile('{}', FILE, SERVE_OPTIONS)).toEqual({});

@@ -52,7 +52,7 @@ describe('serve with a config file', () => {
     const ready = await serve.line('serve.ready');
     // token: flag > env > file; socket dir: env > file; service socket: file > default.
     expect(ready).toMatchObject({ token: 'flag-token-0123456789', socketDir: envSockets, servicePath: join(dir, 'config.sock'), configFile: file });
-    expect(String(ready.msg)).toContain(`config file ${file}`);
+    expect(serve.output()).toContain(`  config file     ${file}\n`); // the start-up banner
     expect(String(ready.gateway)).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
     expect(serve.lines().find((l) => l.event === 'daemon.started')).toMatchObject({ socketDirSource: 'env', servicePathSource: 'config' });
     expect(serve.lines().find((l) => l.event === 'platform.started')).toMatchObject({ tokenSource: 'flag' });
@@ -115,7 +115,7 @@ describe('serve with a config file', () => {
     const serve = startDaemonProcess(['serve', '--listen', '127.0.0.1:0', '--log-format', 'json'], cleanEnv({ HOME: dir, XDG_RUNTIME_DIR: join(dir, 'runtime') }));
     const ready = await serve.line('serve.ready');
     expect(ready.configFile).toBeNull();
-    expect(String(ready.msg)).toContain('no config file');
+    expect(serve.output()).toContain('  config file     none\n'); // the start-up banner
     expect(serve.lines().some((l) => l.event === 'config.loaded')).toBe(false);
     expect(await serve.stop()).toBe(0);
   });

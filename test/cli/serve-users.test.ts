@@ -68,9 +68,9 @@ function cliAs(uid: number, args: string[], env: NodeJS.ProcessEnv, input?: stri
 
 /** The pretty banner: `ready: page URL ; token T ; channel sockets in DIR ; service socket PATH ; …`. */
 function parseBanner(text: string): { pageUrl: string; token: string; socketDir: string; servicePath: string; rest: string } {
-  const match = /ready: page (\S+) ; token (\S+) ; channel sockets in (\S+) ; service socket (\S+) ; ([^\n]*)/.exec(text);
+  const match = /anbox-oob serve is ready\.\n {2}page +(\S+).*\n {2}token +(\S+).*\n {2}socket dir +(\S+)\n {2}service socket +(\S+)\n((?:.*\n)*?) {2}Ctrl-C stops/.exec(text);
   if (!match) throw new Error(`no ready banner in:\n${text}`);
-  return { pageUrl: match[1]!, token: match[2]!, socketDir: match[3]!, servicePath: match[4]!, rest: match[5]! };
+  return { pageUrl: match[1]!, token: match[2]!, socketDir: match[3]!, servicePath: match[4]!, rest: `${match[5]!}  Ctrl-C stops` };
 }
 
 interface Case {
@@ -113,7 +113,7 @@ describe.each(cases)('serve with default paths: $name', ({ uid, setup }) => {
     const { env: extra, runtime } = setup();
     const env = cleanEnv(extra);
     const serve = startDaemonProcess(['serve', '--listen', '127.0.0.1:0', '--log-format', 'pretty'], env, asUser(uid));
-    await serve.waitForText('ready: page');
+    await serve.waitForText('Ctrl-C stops');
     const text = serve.plainOutput();
     const banner = parseBanner(text);
 
@@ -125,8 +125,8 @@ describe.each(cases)('serve with default paths: $name', ({ uid, setup }) => {
     expect(banner.servicePath).toBe(servicePath);
     expect(banner.pageUrl).toMatch(/^http:\/\/127\.0\.0\.1:[1-9]\d*\/\?token=/);
     expect(banner.pageUrl.endsWith(`?token=${banner.token}`)).toBe(true);
-    expect(banner.rest).toContain('no config file');
-    expect(banner.rest).toContain('`anbox-oob connect foo`');
+    expect(banner.rest).toContain('config file     none');
+    expect(banner.rest).toMatch(/^ +node \S+main\.js connect foo$/m);
     expect(banner.rest).toContain('Ctrl-C stops');
 
     // The files are the user's, with the modes the README promises.
@@ -144,7 +144,7 @@ describe.each(cases)('serve with default paths: $name', ({ uid, setup }) => {
 
     // What the banner says to type next, as the same user with no flags, finds the daemon.
     const connect = await cliAs(uid, ['connect', 'foo'], env, 'typed in the terminal');
-    expect(connect.stderr).toBe('');
+    expect(connect.stderr).toBe('anbox-oob connect: connected to channel "foo"; stdin goes to it, its data to stdout\n');
     expect(connect.code).toBe(0);
     const foo = client.channel('foo');
     await foo.until(() => foo.bytes().toString() === 'typed in the terminal', 'the bytes `anbox-oob connect foo` sent', 30_000);

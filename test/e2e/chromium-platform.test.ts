@@ -370,7 +370,7 @@ describe('the served page (src/web) in Chromium, with socat on the channel socke
     await page.getByTestId('channel-select').selectOption('web');
     await page.getByTestId('message-input').fill('from the served page ✓');
     await page.getByTestId('send').click();
-    const text = Buffer.from('from the served page ✓');
+    const text = Buffer.from('from the served page ✓\n'); // "End with a newline" is on by default
     expect((await socat.waitForOutput(text.length, 'the served page text at socat')).toString()).toBe(text.toString());
 
     // socat → page, text then binary.
@@ -382,6 +382,7 @@ describe('the served page (src/web) in Chromium, with socat on the channel socke
 
     // Page → socat, binary.
     await page.getByTestId('send-binary').check();
+    await page.getByTestId('send-newline').uncheck();
     await page.getByTestId('message-input').fill('AB');
     await page.getByTestId('send').click();
     const out = await socat.waitForOutput(text.length + 2, 'the served page bytes at socat');

@@ -145,7 +145,7 @@ describe('full chain: Chromium page → serve → channel foo → daemon → cli
     await pageReceived(page, 'foo', 'typed in the terminal');
     await sendFromPage(page, 'foo', 'sent from the page ✓');
     await cli.waitForStdout((out) => out.includes('sent from the page ✓'), 'the page text on connect’s stdout');
-    expect(cli.stdout()).toBe('sent from the page ✓');
+    expect(cli.stdout()).toBe('sent from the page ✓\n'); // the page's "End with a newline" is on by default
 
     // The daemon handed over one descriptor and is not in the data path (no stream mode).
     const served = serve.logLines().filter((l) => l.event === 'transaction.served').slice(servedBefore);
@@ -160,8 +160,12 @@ describe('full chain: Chromium page → serve → channel foo → daemon → cli
       client.close();
     }
     expect(await cli.waitForExit('`connect foo` to exit after being replaced')).toBe(0);
-    expect(cli.stdout()).toBe('sent from the page ✓');
-    expect(cli.stderr()).toBe('');
+    expect(cli.stdout()).toBe('sent from the page ✓\n');
+    // stderr: one line when connected, one saying why it ended (stdout is the data alone).
+    expect(cli.stderr()).toBe(
+      'anbox-oob connect: connected to channel "foo"; stdin goes to it, its data to stdout\n' +
+        'anbox-oob connect: disconnected: a newer connection to channel "foo" replaced this one\n',
+    );
   });
 
   it('a stream-mode client carries data both ways, and is itself replaced (EOF) by the next `connect foo`', { timeout: 120_000 }, async () => {
@@ -177,11 +181,11 @@ describe('full chain: Chromium page → serve → channel foo → daemon → cli
     await pageReceived(page, 'foo', 'through stream mode');
     await sendFromPage(page, 'foo', 'to the stream client');
     await waitFor(() => received.includes('to the stream client'), 'the page text on the stream client', STEP_TIMEOUT_MS, () => received);
-    expect(received).toBe('to the stream client');
+    expect(received).toBe('to the stream client\n');
 
     lastCli = startCli(['connect', 'foo', '--service-socket', serve.servicePath], env);
     await waitFor(() => ended, 'EOF on the replaced stream-mode client', STEP_TIMEOUT_MS, serveTail);
-    expect(received).toBe('to the stream client');
+    expect(received).toBe('to the stream client\n');
     await waitFor(() => serve.logLines().some((l) => l.event === 'stream.ended' && l.channel === 'foo'), 'the daemon to end stream mode', STEP_TIMEOUT_MS, serveTail);
     socket.destroy();
     streamClient = undefined;
@@ -189,7 +193,7 @@ describe('full chain: Chromium page → serve → channel foo → daemon → cli
     lastCli.child.stdin!.write('second terminal\n');
     await pageReceived(page, 'foo', 'second terminal');
     await sendFromPage(page, 'foo', 'back to the second terminal');
-    await lastCli.waitForStdout((out) => out === 'back to the second terminal', 'the page text on the second connect’s stdout');
+    await lastCli.waitForStdout((out) => out === 'back to the second terminal\n', 'the page text on the second connect’s stdout');
   });
 
   it('the page disconnects: `destroyed` through adb and the listener, the socket is gone, the client gets EOF, serve keeps running and refuses foo', { timeout: 120_000 }, async () => {
@@ -197,8 +201,11 @@ describe('full chain: Chromium page → serve → channel foo → daemon → cli
     await page.getByTestId('state-foo').filter({ hasText: 'closed' }).waitFor({ timeout: STEP_TIMEOUT_MS });
 
     expect(await lastCli.waitForExit('`connect foo` to exit on the channel’s EOF')).toBe(0);
-    expect(lastCli.stdout()).toBe('back to the second terminal');
-    expect(lastCli.stderr()).toBe('');
+    expect(lastCli.stdout()).toBe('back to the second terminal\n');
+    expect(lastCli.stderr()).toBe(
+      'anbox-oob connect: connected to channel "foo"; stdin goes to it, its data to stdout\n' +
+        'anbox-oob connect: disconnected: channel "foo" closed (the page closed it, or its session ended)\n',
+    );
 
     const socketPath = join(serve.socketDir, 'webrtc_data_foo');
     await waitFor(() => !existsSync(socketPath), `${socketPath} to be removed`, STEP_TIMEOUT_MS, serveTail);

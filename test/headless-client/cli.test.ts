@@ -25,6 +25,11 @@ async function platform(options: FakePlatformOptions = {}): Promise<FakePlatform
   return p;
 }
 
+/** The client's debug log: on stderr when TEST_LOG_LEVEL is set, otherwise discarded (never a fixed file). */
+function testLogger(): pino.Logger {
+  return pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }, process.stderr);
+}
+
 interface Harness {
   io: ClientIo;
   stdin: PassThrough;
@@ -43,7 +48,7 @@ function harness(env: NodeJS.ProcessEnv = {}): Harness {
   stderr.on('data', (chunk: Buffer) => err.push(chunk));
   const controller = new AbortController();
   return {
-    io: { stdin, stdout, stderr, env, signal: controller.signal, log: pino({ level: 'debug' }, pino.destination({ dest: '/tmp/cli-debug.log', sync: true, append: true })) },
+    io: { stdin, stdout, stderr, env, signal: controller.signal, log: testLogger() },
     stdin,
     stdout: () => Buffer.concat(out),
     stderr: () => Buffer.concat(err).toString(),

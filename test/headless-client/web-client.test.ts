@@ -18,9 +18,6 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-import { appendFileSync } from 'node:fs';
-import { initLogger } from 'node-datachannel';
-initLogger('Debug', (level, message) => { try { appendFileSync('/tmp/ldc.log', `${Date.now()} ${level} ${message}\n`); } catch { /* */ } });
 const cleanups: (() => Promise<unknown>)[] = [];
 
 afterEach(async () => {

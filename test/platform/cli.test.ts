@@ -152,8 +152,11 @@ describe('anbox-oob serve', () => {
     const s = start(['serve', '--socket-dir', socketDir, '--service-socket', servicePath, '--listen', '127.0.0.1:0', '--token', 'serve-token-0123456789']);
     const ready = await s.line('serve.ready');
     expect(ready).toMatchObject({ token: 'serve-token-0123456789', socketDir, servicePath });
-    expect(String(ready.msg)).toContain('anbox-oob connect foo');
-    expect(String(ready.msg)).toContain(String(ready.pageUrl));
+    expect(String(ready.next)).toMatch(/ connect foo$/);
+    // The banner (stderr) has the page URL and the token once; the log lines' messages do not repeat them.
+    expect(s.output()).toContain(`  page            ${String(ready.pageUrl)}`);
+    expect(s.output()).toContain('  token           serve-token-0123456789 (from --token)');
+    expect(s.lines().filter((l) => String(l.msg).includes('serve-token-0123456789'))).toEqual([]);
     expect(s.lines().some((l) => l.event === 'daemon.started' && l.servicePath === servicePath)).toBe(true);
     expect(s.lines().find((l) => l.event === 'platform.started')).toMatchObject({ tokenSource: 'flag', socketDir });
 

@@ -260,7 +260,8 @@ describe('the service socket', () => {
   });
 
   it('is not stolen by a second daemon on the same path', async () => {
-    const second = await startDaemon(dir).then(
+    // Another socket dir (the same one is refused earlier, by its lock: test/cli/socket-dir-lock.test.ts).
+    const second = await startDaemon(dir, ['--socket-dir', join(dir, 'other-sockets')]).then(
       async (d) => {
         await d.stop();
         return 'started';

@@ -51,7 +51,8 @@ function snapshot(overrides: Partial<StatusSnapshot> = {}): StatusSnapshot {
     local: { dir: '/run/user/1000/anbox/receivers' },
     socketDir: '/run/user/1000/anbox/sockets',
     startedAt: 1_699_999_000_000,
-    platform: { sessions: 1 },
+    platform: { sessionsCreated: 1 },
+    appConnections: { foo: 1, bar: 0 },
     ...overrides,
   };
 }
@@ -150,15 +151,17 @@ describe('StatusService', () => {
   it('formats a readable summary', () => {
     const text = formatStatus({ format: 1, generatedAt: 1_700_000_002_000, pid: 4242, ...snapshot() }, '/run/x/data-proxy.sock');
     expect(text).toContain('daemon: /run/x/data-proxy.sock (pid 4242, up 16m 42s)');
-    expect(text).toContain('channels (2): foo, bar');
-    expect(text).toContain('connections: 5 accepted, 2 open; transactions: 7 served, 1 refused; streams open: 1');
+    expect(text).toContain('channels (2):\n  foo  app attached\n  bar  no app attached\n');
+    expect(text).toContain('service connections: 5 accepted, 2 open (including this status request); transactions: 7 served, 1 refused; streams open: 1');
+    expect(text).toContain('platform:\n  sessions: 1 created, ? joined');
+    expect(text).not.toContain('{"');
     expect(text).toContain('adb: enabled, serial emulator-5554, reachable: yes');
     expect(text).toContain('#1  2023-11-14 22:13:20.000  created   foo, bar');
     expect(text).toMatch(/adb {5}ok {6}delivered \(2 attempts\)/);
     expect(text).toContain(`local   FAILED  ${localResult.detail}`);
     expect(text).toMatch(/#2 .* destroyed baz\n {6}adb {5}\.\.\. {5}in progress/);
     const none = formatStatus({ format: 1, generatedAt: 0, pid: 1, ...snapshot({ channels: [], broadcasts: [], adb: { configured: false, serial: null, reachable: 'not configured' } }) }, 'p');
-    expect(none).toContain('channels (0): none');
+    expect(none).toContain('channels: none');
     expect(none).toContain('adb: not enabled');
     expect(none).toContain('broadcasts: none yet');
   });
@@ -212,7 +215,7 @@ describe('anbox-oob status against a running daemon', () => {
   it('prints the summary, or the JSON with --json', async () => {
     const text = io();
     expect(await runStatus(['--service-socket', join(dir, 'svc.sock')], text)).toBe(0);
-    expect(text.out()).toContain('channels (2): foo, bar');
+    expect(text.out()).toContain('channels (2):\n  foo  app attached\n  bar  no app attached');
     expect(text.out()).toContain('recent broadcasts (2, oldest first):');
 
     const json = io();

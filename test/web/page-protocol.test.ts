@@ -72,7 +72,7 @@ describe('the page, against the protocol stand-in', () => {
     await page.getByTestId('message-input').fill('héllo bar');
     await page.getByTestId('send').click();
     await bar.waitFor((m) => m.length === 1);
-    expect(bar.messages).toEqual(['héllo bar']);
+    expect(bar.messages).toEqual(['héllo bar\n']); // "End with a newline" is on by default
     expect(foo.messages).toEqual([]);
 
     await page.getByTestId('channel-select').selectOption('foo');
@@ -106,6 +106,7 @@ describe('the page, against the protocol stand-in', () => {
       await page.getByTestId('state-foo').filter({ hasText: 'open' }).waitFor();
       const foo = await session.channel('foo');
       const text = 'é'.repeat(10_000) + '!';
+      await page.getByTestId('send-newline').uncheck();
       await page.getByTestId('message-input').fill(text);
       await page.getByTestId('send').click();
       await foo.waitFor((m) => m.join('').length === text.length);
@@ -134,7 +135,11 @@ describe('the page, against the protocol stand-in', () => {
     await page.getByTestId('token').fill('wrong');
     await page.getByTestId('connect').click();
     await error.filter({ hasText: 'The gateway refused the token (401: invalid or missing token)' }).waitFor();
-    expect(await page.getByTestId('status').getAttribute('data-state')).toBe('failed');
+    // The error box says what failed; the status line is back to the truth, and no chip is left
+    // for a channel that never opened.
+    expect(await page.getByTestId('status').getAttribute('data-state')).toBe('idle');
+    expect(await page.getByTestId('status').textContent()).toBe('Not connected.');
+    expect(await page.getByTestId('state-foo').count()).toBe(0);
 
     await page.getByTestId('token').fill(platform.token);
     await page.getByTestId('connect').click();

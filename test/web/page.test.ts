@@ -103,15 +103,17 @@ describe('the served page in Chromium, against the platform', () => {
       socket.once('error', reject);
     });
 
-    // Page → socket, as text.
+    // Page → socket, as text; "End with a newline" is on by default (line-based apps, the Quick start).
+    expect(await page.getByTestId('send-newline').isChecked()).toBe(true);
     await page.getByTestId('channel-select').selectOption('foo');
     await page.getByTestId('message-input').fill('hello from the page ✓');
     await page.getByTestId('send').click();
-    const fromPage = await readUntil(socket, (data) => data.toString() === 'hello from the page ✓', 10_000);
-    expect(fromPage.toString()).toBe('hello from the page ✓');
+    const fromPage = await readUntil(socket, (data) => data.toString() === 'hello from the page ✓\n', 10_000);
+    expect(fromPage.toString()).toBe('hello from the page ✓\n');
 
     // Page → socket, as binary.
     await page.getByTestId('send-binary').check();
+    await page.getByTestId('send-newline').uncheck();
     await page.getByTestId('message-input').fill('AB');
     await page.getByTestId('send').click();
     expect([...(await readUntil(socket, (data) => data.length >= 2, 10_000))]).toEqual([0x41, 0x42]);
@@ -122,6 +124,16 @@ describe('the served page in Chromium, against the platform', () => {
     await new Promise((r) => setTimeout(r, 100));
     socket.write(Buffer.from([0xff, 0xfe, 0x00]));
     await page.getByTestId('log').filter({ hasText: '[foo] binary (3 bytes): ff fe 00' }).waitFor({ timeout: 10_000 });
+
+    // The log's arrows have a legend, and the two directions differ in colour too.
+    const legend = await page.getByTestId('log-legend').textContent();
+    expect(legend).toContain('→ sent to the channel');
+    expect(legend).toContain('← received from the channel');
+    const colours = await page.evaluate(() => {
+      const colour = (kind: string) => getComputedStyle(document.querySelector(`#log li[data-kind="${kind}"]`)!).color;
+      return { sent: colour('out'), received: colour('in'), info: colour('info') };
+    });
+    expect(new Set([colours.sent, colours.received, colours.info]).size).toBe(3);
 
     // Disconnect: the channel's socket goes away.
     const socketEnded = new Promise<void>((resolve) => socket.once('close', () => resolve()));

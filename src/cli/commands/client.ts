@@ -27,6 +27,7 @@ const OPTIONS = {
   timeout: { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -44,7 +45,9 @@ Examples:
   anbox-oob client --gateway http://127.0.0.1:8777 --channel foo --channel bar --json --no-stdin
 
 Options:
-  --gateway URL          the Stream Gateway, i.e. the platform's http://HOST:PORT (env ${GATEWAY_ENV})
+  --gateway URL          the Stream Gateway, i.e. the platform's http://HOST:PORT (env ${GATEWAY_ENV});
+                         the page's URL as \`serve\` prints it (http://HOST:PORT/?token=…) works too,
+                         and gives the token
   --token TOKEN          the gateway token (env ${TOKEN_ENV}); \`anbox-oob platform\` prints it
   --channel NAME         a data channel to open; repeatable, 1 to ${MAX_DATA_CHANNELS} (the SDK's limit), in order.
                          The first one receives stdin. A name is 1-64 characters of A-Z a-z 0-9 . _ -
@@ -63,7 +66,13 @@ Options:
   --log-level LEVEL      diagnostics on stderr: ${LOG_LEVELS.join(' | ')} (default warn;
                          trace adds libdatachannel's own log)
   --log-format FORMAT    json | pretty (default: pretty on a terminal, else JSON lines)
+  -q, --quiet            no status lines on stderr (errors are still printed)
   -h, --help             show this help
+
+stdout is the channels' data only. stderr gets one line when the channels are open, one when the
+server closes a channel, and one when the session ends, saying why when it can tell (the platform
+stopped, or the server ended the session: a newer session, from the page or another client,
+replaces this one).
 
 Messages are sent in pieces no larger than the remote's maximum message size (at most 256 KiB),
 paced by the channel's buffered amount. Disconnecting is what the SDK's stop() does: the data
@@ -139,9 +148,10 @@ export async function runClient(argv: string[], io: ClientIo): Promise<number> {
     io.stdout.write(`${HELP}\n`);
     return EXIT_OK;
   }
-  const gateway = values.gateway ?? io.env[GATEWAY_ENV];
-  if (!gateway) throw new UsageError(`no gateway: pass --gateway URL (the platform's http://HOST:PORT) or set ${GATEWAY_ENV}`);
-  const token = values.token ?? io.env[TOKEN_ENV];
+  const gatewayText = values.gateway ?? io.env[GATEWAY_ENV];
+  if (!gatewayText) throw new UsageError(`no gateway: pass --gateway URL (the platform's http://HOST:PORT) or set ${GATEWAY_ENV}`);
+  const { gateway, token: tokenInUrl } = parseGatewayUrl(gatewayText);
+  const token = values.token ?? io.env[TOKEN_ENV] ?? tokenInUrl;
   if (token === undefined || token === '') throw new UsageError(`no token: pass --token or set ${TOKEN_ENV} (\`anbox-oob platform\` prints it)`);
   const channels = values.channel ?? [];
   if (channels.length === 0) throw new UsageError('name at least one data channel with --channel NAME');
@@ -178,6 +188,9 @@ export async function runClient(argv: string[], io: ClientIo): Promise<number> {
   const fail = (message: string) => {
     io.stderr.write(`anbox-oob client: ${message}\n`);
     return EXIT_FAILURE;
+  };
+  const notice = (message: string) => {
+    if (!values.quiet) io.stderr.write(`anbox-oob client: ${message}\n`);
   };
 
   if (io.signal?.aborted) return EXIT_OK;
@@ -234,6 +247,12 @@ export async function runClient(argv: string[], io: ClientIo): Promise<number> {
       return fail(`the data channels did not open: ${opened.message}`);
     }
     log.info({ session: client.session.id, channels }, 'connected');
+    notice(`connected: channel${channels.length === 1 ? '' : 's'} ${channels.join(', ')} open (session ${client.session.id})${values['no-stdin'] ? '' : `; stdin goes to "${channels[0]}"`}`);
+    for (const channel of client.channels) {
+      channel.once('close', () => {
+        if (!client.isClosed && !stopStdin) notice(`channel "${channel.name}" closed by the server`);
+      });
+    }
 
     const target = client.channels[0]!;
     const pump = async (): Promise<'eof'> => {
@@ -277,6 +296,7 @@ export async function runClient(argv: string[], io: ClientIo): Promise<number> {
       if (closedInfo) return closedStatus(closedInfo, fail, log);
       return fail(`cannot send stdin to channel "${target.name}": ${outcome.message}`);
     }
+    if (outcome.initiator === 'remote') notice(`disconnected: ${await explainSessionEnd(gateway)}`);
     return closedStatus(outcome, fail, log);
   } finally {
     stopReading();
@@ -284,6 +304,38 @@ export async function runClient(argv: string[], io: ClientIo): Promise<number> {
     if (!client.isClosed) await client.close({ flushTimeoutMs: 0 });
     // Make sure everything written so far has reached stdout before returning.
     if (!outputBroken) await new Promise<void>((resolve) => io.stdout.write('', () => resolve()));
+  }
+}
+
+/**
+ * --gateway: the gateway's base URL, or the page's URL as `serve` prints it
+ * (`http://HOST:PORT/?token=…`: the token comes with it). A value without a scheme, or with one
+ * other than http(s), is a usage error (it used to reach fetch and fail as a request).
+ */
+export function parseGatewayUrl(text: string): { gateway: string; token: string | undefined } {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    throw new UsageError(`--gateway needs a URL with its scheme, e.g. http://${text.replace(/^\/+/, '')} (the platform's http://HOST:PORT, or the page URL serve prints)`);
+  }
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--gateway: "${text}" is not a URL; give the platform's http://HOST:PORT`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--gateway must be an http:// or https:// URL, not ${url.protocol}//…`);
+  const token = url.searchParams.get('token') ?? undefined;
+  // The page (/ or /index.html) is served at the gateway's root; any other path is a gateway prefix.
+  const path = url.pathname === '/' || url.pathname.endsWith('/index.html') ? url.pathname.replace(/\/?(index\.html)?$/, '') : url.pathname.replace(/\/+$/, '');
+  return { gateway: `${url.origin}${path}`, token: token === '' ? undefined : token };
+}
+
+/** Why the server ended the session, as far as the client can tell: is the platform still there? */
+async function explainSessionEnd(gateway: string): Promise<string> {
+  try {
+    await fetch(`${gateway}/`, { method: 'HEAD', signal: AbortSignal.timeout(1_000) });
+    return 'the server ended the session (a newer session, from the page or another client, replaces this one)';
+  } catch {
+    return 'the platform stopped';
   }
 }
 

@@ -1,9 +1,13 @@
 import { parseArgs } from 'node:util';
 import { DataProxyClient } from '../../client/data-proxy-client.js';
-import { SERVICE_SOCKET_ENV } from '../../config/paths.js';
+import { resolveServicePath, SERVICE_SOCKET_ENV } from '../../config/paths.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { describeClientError } from '../client-errors.js';
 import { sharedPathOption } from '../client-paths.js';
+import { explainChannelEnd } from '../channel-end.js';
+
+/** The SDK's own channel (src/platform/peer-session.ts): never bridged to a socket. */
+const CONTROL_CHANNEL = 'control';
 
 /** After stdin ends, how long to wait for the channel's last bytes (socat's -t default). */
 const HALF_CLOSE_GRACE_MS = 500;
@@ -11,12 +15,16 @@ const HALF_CLOSE_GRACE_MS = 500;
 export const connectCommand: Command = {
   name: 'connect',
   summary: 'talk to a data channel through the daemon: stdin to the channel, the channel to stdout',
-  help: `Usage: anbox-oob connect <channel> [--stream] [--service-socket PATH]
+  help: `Usage: anbox-oob connect <channel> [--stream] [--quiet] [--service-socket PATH]
 
 Asks the data-proxy daemon for channel <channel> and pipes stdin to it and it to stdout, like
 \`socat - UNIX-CONNECT:<socket-dir>/webrtc_data_<channel>\` but through the service, the way an
 Android app gets it. Exits when either side closes; exit code 1 with the daemon's reason when
 the connect is refused (unknown channel, bad name, permission).
+
+stdout is the channel's data only. stderr gets one line when connected, and one when the channel
+ends the connection, saying why: the page closed the channel (or its session ended), a newer
+connection to the channel replaced this one, or the daemon stopped.
 
 Options:
   --stream                use stream mode: the IPC connection itself carries the channel's bytes
@@ -24,11 +32,12 @@ Options:
                           socket as a descriptor, so the daemon is not in the data path
   --service-socket PATH   the daemon's socket (env ${SERVICE_SOCKET_ENV}; else "service-socket" in
                           the daemons' config file; default as \`anbox-oob proxy\`)
+  -q, --quiet             no status lines on stderr (errors are still printed)
   -h, --help              show this help`,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { stream: { type: 'boolean' }, 'service-socket': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { stream: { type: 'boolean' }, 'service-socket': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' } },
       allowPositionals: true,
       strict: true,
     });
@@ -37,17 +46,30 @@ Options:
       return EXIT_OK;
     }
     if (positionals.length !== 1) throw new UsageError('connect takes exactly one channel name');
-    const client = new DataProxyClient({ servicePath: sharedPathOption('service-socket', values['service-socket']) });
+    const servicePath = sharedPathOption('service-socket', values['service-socket']);
+    const channel = positionals[0]!;
+    if (channel === CONTROL_CHANNEL) {
+      throw new UsageError(
+        `"${CONTROL_CHANNEL}" is the Streaming SDK's own channel (session control): the platform never exposes it as a socket, so no app can connect to it; open a data channel with another name on the page`,
+      );
+    }
+    const client = new DataProxyClient({ servicePath });
+    const notice = (text: string) => {
+      if (!values.quiet) process.stderr.write(`anbox-oob connect: ${text}\n`);
+    };
     let socket;
     try {
-      socket = await client.connect(positionals[0]!, { stream: values.stream ?? false });
+      socket = await client.connect(channel, { stream: values.stream ?? false });
     } catch (error) {
       process.stderr.write(`anbox-oob connect: ${describeClientError(error)}\n`);
       return EXIT_FAILURE;
     } finally {
       client.close();
     }
-    return new Promise<number>((resolve) => {
+    notice(`connected to channel "${channel}"${values.stream ? ' (stream mode)' : ''}; stdin goes to it, its data to stdout${process.stdin.isTTY ? ' (Ctrl-D ends input, Ctrl-C quits)' : ''}`);
+    let endedByChannel = false;
+    let stdinEnded = false;
+    const closed = await new Promise<number>((resolve) => {
       let exitCode = EXIT_OK;
       socket.on('error', (error) => {
         process.stderr.write(`anbox-oob connect: channel connection failed: ${error.message}\n`);
@@ -61,10 +83,16 @@ Options:
       socket.pipe(process.stdout, { end: false });
       process.stdin.pipe(socket, { end: false });
       process.stdin.on('end', () => {
+        stdinEnded = true;
         socket.end();
         setTimeout(() => socket.destroy(), HALF_CLOSE_GRACE_MS).unref();
       });
-      socket.on('end', () => socket.destroy());
+      socket.on('end', () => {
+        endedByChannel = !stdinEnded;
+        socket.destroy();
+      });
     });
+    if (endedByChannel && !values.quiet) notice(`disconnected: ${await explainChannelEnd(resolveServicePath(servicePath), channel)}`);
+    return closed;
   },
 };

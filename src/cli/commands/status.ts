@@ -95,11 +95,15 @@ export function formatStatus(document: StatusDocument, servicePath: string): str
   lines.push(`daemon: ${servicePath} (pid ${document.pid}${uptime})`);
   if (document.socketDir) lines.push(`socket dir: ${document.socketDir}`);
   const channels = document.channels ?? [];
-  lines.push(`channels (${channels.length}): ${channels.length > 0 ? channels.join(', ') : 'none'}`);
+  if (channels.length === 0) lines.push('channels: none');
+  else {
+    lines.push(`channels (${channels.length}):`);
+    for (const name of channels) lines.push(`  ${name.padEnd(Math.max(...channels.map((n) => n.length)))}  ${appState(document.appConnections?.[name])}`);
+  }
   const c = document.connections;
   if (c) {
     lines.push(
-      `connections: ${c.connectionsAccepted} accepted, ${c.openConnections} open; ` +
+      `service connections: ${c.connectionsAccepted} accepted, ${c.openConnections} open (including this status request); ` +
         `transactions: ${c.transactionsServed} served, ${c.transactionsRefused} refused; streams open: ${c.openStreams}`,
     );
   }
@@ -114,7 +118,7 @@ export function formatStatus(document: StatusDocument, servicePath: string): str
     if (adb.configured && typeof adb.reverse === 'string') lines.push(`adb reverse: ${formatReverse(adb)}`);
   }
   if (document.local) lines.push(`local receivers: ${document.local.dir}`);
-  if (document.platform && Object.keys(document.platform).length > 0) lines.push(`platform: ${JSON.stringify(document.platform)}`);
+  if (document.platform && Object.keys(document.platform).length > 0) lines.push(...formatPlatform(document.platform));
   const broadcasts = document.broadcasts ?? [];
   if (broadcasts.length === 0) {
     lines.push('broadcasts: none yet');
@@ -125,6 +129,34 @@ export function formatStatus(document: StatusDocument, servicePath: string): str
   }
   if (document.truncated) lines.push('(some broadcasts were left out to keep the reply small)');
   return `${lines.join('\n')}\n`;
+}
+
+function appState(count: number | undefined): string {
+  if (count === undefined) return 'app: unknown (/proc/net/unix unreadable)';
+  if (count === 0) return 'no app attached';
+  return count === 1 ? 'app attached' : `app attached (${count} connections: the newest replaces the others)`;
+}
+
+/** The platform's counters (src/platform/platform-events.ts PlatformStats), as sentences; unknown fields as key=value. */
+function formatPlatform(platform: Record<string, unknown>): string[] {
+  const n = (key: string) => (typeof platform[key] === 'number' ? String(platform[key]) : '?');
+  const lines = [
+    'platform:',
+    `  sessions: ${n('sessionsCreated')} created, ${n('sessionsJoined')} joined, ${n('sessionsKnown')} known`,
+    `  peers: ${n('peersStarted')} started, ${n('peersEnded')} ended`,
+    `  channels: ${n('channelsOpened')} opened, ${n('channelsClosed')} closed, ${n('channelsRejected')} rejected`,
+    `  signaling: ${n('signalingConnections')} connections, ${n('signalingRefused')} refused, ${n('signalingErrors')} errors`,
+  ];
+  const active = platform.active as { session?: string; peer?: number; state?: string; channels?: string[] } | null | undefined;
+  lines.push(
+    active && typeof active === 'object'
+      ? `  streaming now: session ${active.session} (peer ${active.peer}, ${active.state}), channels: ${(active.channels ?? []).join(', ') || 'none'}`
+      : '  streaming now: no browser connected',
+  );
+  const known = new Set(['sessionsCreated', 'sessionsJoined', 'sessionsKnown', 'peersStarted', 'peersEnded', 'channelsOpened', 'channelsClosed', 'channelsRejected', 'signalingConnections', 'signalingRefused', 'signalingErrors', 'active']);
+  const other = Object.entries(platform).filter(([key]) => !known.has(key));
+  if (other.length > 0) lines.push(`  other: ${other.map(([key, value]) => `${key}=${JSON.stringify(value)}`).join(', ')}`);
+  return lines;
 }
 
 /** "in place (localabstract:… -> localfilesystem:…)", "pending: <hint>", "not configured (--no-adb-reverse)". */
