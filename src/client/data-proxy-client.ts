@@ -9,6 +9,7 @@ import { DATA_PROXY_DESCRIPTOR, DATA_PROXY_SERVICE_NAME, TRANSACTION_connect } f
 import { encodeSendMessageRequest, PLATFORM_API_SERVICE_NAME, TRANSACTION_sendMessage } from '../service/platform-api-service.js';
 import { SERVICE_MANAGER_DESCRIPTOR, SERVICE_MANAGER_NAME, SERVICE_MANAGER_TRANSACTIONS } from '../service/service-manager.js';
 import { ReplyMode } from '../wire/envelope.js';
+import { DEFAULT_MAX_FRAME_BYTES } from '../wire/framing.js';
 import { DataProxyError } from './data-proxy-error.js';
 import { ServiceConnection, type TransactOptions, type TransactResult } from './service-connection.js';
 
@@ -18,6 +19,9 @@ export interface DataProxyClientOptions {
   /** Default: --service-socket's resolution: ANBOX_OOB_SERVICE_SOCKET, else the per-user default. */
   servicePath?: string;
 }
+
+/** The frame limit (1 MiB) less room for the envelope (service name, ids). */
+export const MAX_SEND_MESSAGE_PARCEL_BYTES = DEFAULT_MAX_FRAME_BYTES - 4096;
 
 /** What sendMessage returns: Java's boolean, and when false a stable code and a reason. */
 export type SendMessageResult = { sent: true } | { sent: false; code: string; reason: string };
@@ -68,6 +72,16 @@ export class DataProxyClient {
    */
   async sendMessage(type: string, data: string): Promise<SendMessageResult> {
     const request = encodeSendMessageRequest(type, data);
+    // A String16 takes 2 bytes per UTF-16 unit: 1 MiB of ASCII data is a 2 MiB Parcel, above the
+    // daemon's 1 MiB frame (binder's own transaction buffer is 1 MiB too). Said here, before the
+    // daemon would hang up on the frame.
+    if (request.length > MAX_SEND_MESSAGE_PARCEL_BYTES) {
+      return {
+        sent: false,
+        code: 'TRANSACTION_TOO_LARGE',
+        reason: `the request is ${request.length} bytes as a Parcel (String16: 2 bytes per UTF-16 unit); a transaction carries at most ${MAX_SEND_MESSAGE_PARCEL_BYTES}`,
+      };
+    }
     const reply = new ParcelReader((await this.transactOk(PLATFORM_API_SERVICE_NAME, TRANSACTION_sendMessage, request)).data);
     try {
       const exception = reply.readInt32();

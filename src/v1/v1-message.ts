@@ -45,7 +45,8 @@ export type V1RefusalCode =
   | 'TOO_LARGE_FOR_CLIENT'
   | 'CLIENT_NOT_READING'
   | 'QUEUE_FULL'
-  | 'SEND_FAILED';
+  | 'SEND_FAILED'
+  | 'TRANSACTION_TOO_LARGE';
 
 export const V1_REFUSAL_CODES: readonly V1RefusalCode[] = [
   'NULL_ARGUMENT',
@@ -59,6 +60,7 @@ export const V1_REFUSAL_CODES: readonly V1RefusalCode[] = [
   'CLIENT_NOT_READING',
   'QUEUE_FULL',
   'SEND_FAILED',
+  'TRANSACTION_TOO_LARGE',
 ];
 
 export type V1SendResult = { readonly sent: true } | { readonly sent: false; readonly code: V1RefusalCode; readonly reason: string };
