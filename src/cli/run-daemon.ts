@@ -184,9 +184,9 @@ async function startPlatform(
     // How a separately running `anbox-oob proxy` reaches the session for v1 messages.
     try {
       link = new PlatformLinkServer({ socketDir: settings.paths.socketDir, send: (type, data) => platform.sendV1Message(type, data), log });
-      log.info({ event: 'v1.link_listening', path: link.path }, `out-of-band data v1: platform link on ${link.path}`);
+      log.info({ event: 'sendmessage.link_listening', path: link.path }, `out-of-band data v1: platform link on ${link.path}`);
     } catch (error) {
-      log.warn({ event: 'v1.link_failed', err: error }, `out-of-band data v1 unavailable: cannot listen for the data-proxy daemon: ${(error as Error).message}`);
+      log.warn({ event: 'sendmessage.link_failed', err: error }, `out-of-band data v1 unavailable: cannot listen for the data-proxy daemon: ${(error as Error).message}`);
     }
   }
   return {

@@ -56,7 +56,7 @@ export class PlatformApiService implements BinderService {
     const fields = { method: 'sendMessage', typeBytes: type === null ? null : Buffer.byteLength(type), dataBytes: body === null ? null : Buffer.byteLength(body) };
     if (!result.sent) {
       this.log.warn(
-        { event: 'v1.refused', ...fields, code: result.code, reason: result.reason, peerUid: context.peer.uid, peerPid: context.peer.pid },
+        { event: 'sendmessage.refused', ...fields, code: result.code, reason: result.reason, peerUid: context.peer.uid, peerPid: context.peer.pid },
         `v1 message not sent (sendMessage returns false): ${result.reason}`,
       );
     }

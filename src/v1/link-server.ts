@@ -17,6 +17,8 @@ export interface PlatformLinkServerOptions {
   /** Sends one v1 message on the live session (Platform.sendV1Message). */
   send(type: string, data: string): V1SendResult;
   log: Logger;
+  /** Default LINK_REQUEST_TIMEOUT_MS; shorter in tests. */
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -35,7 +37,7 @@ export class PlatformLinkServer {
       path: platformApiSocketPath(options.socketDir),
       mode: LINK_SOCKET_MODE,
       onConnection: (fd) => this.accept(fd),
-      onAcceptError: (errno) => options.log.error({ event: 'v1.link_accept_failed', errno: native.errnoName(errno) }, 'platform link: cannot accept connections'),
+      onAcceptError: (errno) => options.log.error({ event: 'sendmessage.link_accept_failed', errno: native.errnoName(errno) }, 'platform link: cannot accept connections'),
     });
   }
 
@@ -55,12 +57,12 @@ export class PlatformLinkServer {
     const uid = typeof creds === 'number' ? -1 : creds.uid;
     if (uid !== this.ownUid) {
       native.close(fd);
-      log.warn({ event: 'v1.link_refused', peerUid: uid, reason: 'uid' }, `platform link: refused a connection from uid ${uid}; only uid ${this.ownUid} may send v1 messages`);
+      log.warn({ event: 'sendmessage.link_refused', peerUid: uid, reason: 'uid' }, `platform link: refused a connection from uid ${uid}; only uid ${this.ownUid} may send v1 messages`);
       return;
     }
     if (this.connections.size >= MAX_LINK_CONNECTIONS) {
       native.close(fd);
-      log.warn({ event: 'v1.link_refused', peerUid: uid, reason: 'busy' }, `platform link: more than ${MAX_LINK_CONNECTIONS} connections at once; one closed`);
+      log.warn({ event: 'sendmessage.link_refused', peerUid: uid, reason: 'busy' }, `platform link: more than ${MAX_LINK_CONNECTIONS} connections at once; one closed`);
       return;
     }
     const decoder = new FrameDecoder(MAX_LINK_REQUEST_BYTES);
@@ -81,7 +83,7 @@ export class PlatformLinkServer {
             decoder.push(bytes);
             body = decoder.next();
           } catch (error) {
-            log.warn({ event: 'v1.link_refused', peerUid: uid, reason: 'frame' }, `platform link: ${(error as Error).message}`);
+            log.warn({ event: 'sendmessage.link_refused', peerUid: uid, reason: 'frame' }, `platform link: ${(error as Error).message}`);
             finish();
             return;
           }
@@ -92,7 +94,7 @@ export class PlatformLinkServer {
             const { type, data } = decodeLinkRequest(body);
             result = this.options.send(type, data);
           } catch (error) {
-            log.warn({ event: 'v1.link_refused', peerUid: uid, reason: 'frame' }, `platform link: ${(error as Error).message}`);
+            log.warn({ event: 'sendmessage.link_refused', peerUid: uid, reason: 'frame' }, `platform link: ${(error as Error).message}`);
             finish();
             return;
           }
@@ -104,10 +106,11 @@ export class PlatformLinkServer {
       { maxPendingWriteBytes: 64 * 1024 },
     );
     this.connections.add(connection);
+    const timeoutMs = this.options.requestTimeoutMs ?? LINK_REQUEST_TIMEOUT_MS;
     const timer = setTimeout(() => {
-      log.warn({ event: 'v1.link_refused', peerUid: uid, reason: 'timeout' }, `platform link: no complete request within ${LINK_REQUEST_TIMEOUT_MS / 1000} s; closed`);
+      log.warn({ event: 'sendmessage.link_refused', peerUid: uid, reason: 'timeout' }, `platform link: no complete request within ${timeoutMs / 1000} s; closed`);
       finish();
-    }, LINK_REQUEST_TIMEOUT_MS);
+    }, timeoutMs);
     timer.unref();
   }
 }

@@ -32,7 +32,7 @@ export const SDK_HANDLED_CONTROL_TYPES: readonly string[] = [
 
 /**
  * Why a v1 message was not sent: stable codes, in the service's reply (docs/protocol.md), the CLI's
- * error, the TypeScript client's result and the `v1.refused` log line.
+ * error, the TypeScript client's result and the `sendmessage.refused` log line.
  */
 export type V1RefusalCode =
   | 'NULL_ARGUMENT'

@@ -98,7 +98,7 @@ describe('out-of-band data v1 in Chromium: sendMessage(type, data) reaches the c
   it('with no session connected, sendMessage returns false (NO_SESSION) and the refusal is logged', async () => {
     const result = await client!.sendMessage('greeting', 'nobody listens');
     expect(result).toEqual({ sent: false, code: 'NO_SESSION', reason: expect.stringContaining('no client is connected') });
-    expect(serviceLog.some((l) => l.event === 'v1.refused' && l.code === 'NO_SESSION')).toBe(true);
+    expect(serviceLog.some((l) => l.event === 'sendmessage.refused' && l.code === 'NO_SESSION')).toBe(true);
   });
 
   it('delivers text JSON {"type","data"} (both strings), in order; refuses the SDK\'s own types; the largest message that fits arrives whole', async () => {

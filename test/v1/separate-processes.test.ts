@@ -89,11 +89,11 @@ describe('out-of-band data v1 across `anbox-oob proxy` and `anbox-oob platform`'
     const none = await runCli(['send-message', 'greeting', 'hi', ...svc]);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('not sent (NO_PLATFORM)');
-    expect(jsonLines(daemon!.output()).some((l) => l.event === 'v1.refused' && l.code === 'NO_PLATFORM')).toBe(true);
+    expect(jsonLines(daemon!.output()).some((l) => l.event === 'sendmessage.refused' && l.code === 'NO_PLATFORM')).toBe(true);
 
     platform = spawnTracked(['platform', '--socket-dir', daemon!.socketDir, '--listen', '127.0.0.1:0', '--token', TOKEN, '--log-format', 'json']);
     const started = await until('platform.started', () => jsonLines(platform!.stdout()).find((l) => l.event === 'platform.started'), () => platform!.stdout() + platform!.stderr());
-    await until('v1.link_listening', () => jsonLines(platform!.stdout()).find((l) => l.event === 'v1.link_listening'), () => platform!.stdout());
+    await until('sendmessage.link_listening', () => jsonLines(platform!.stdout()).find((l) => l.event === 'sendmessage.link_listening'), () => platform!.stdout());
     // The link socket: owner only.
     expect(statSync(platformApiSocketPath(daemon!.socketDir)).mode & 0o777).toBe(0o600);
 
