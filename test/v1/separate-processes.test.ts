@@ -16,9 +16,12 @@ import { platformApiSocketPath } from '../../src/v1/link-codec.js';
 import { REPO_ROOT, runCli, spawnCli } from '../helpers/cli.js';
 import { startDaemon, type DaemonHandle } from '../helpers/daemon.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
+import { compileProtocol, javaFiles, requireJdk, run, runJavac } from '../android-sample/java-toolchain.js';
 
 const TOKEN = 'v1-separate-token-0123456789';
 const PYTHON_CLIENT = join(REPO_ROOT, 'test', 'interop', 'python', 'dataproxy_client.py');
+const JAVA_SOURCES = join(REPO_ROOT, 'test', 'v1', 'java');
+let javaClasspath = '';
 
 interface Spawned {
   child: ChildProcess;
@@ -72,6 +75,11 @@ let platform: Spawned | undefined;
 
 beforeAll(async () => {
   dir = makeTempDir('aoob-v1-sep-');
+  // The android-sample's protocol module (as its Gradle build compiles it) and a Java 17 caller.
+  requireJdk();
+  const protocol = await compileProtocol(join(dir, 'java'));
+  await runJavac(['--release', '17', '-encoding', 'UTF-8', '-Xlint:all', '-Werror', '-cp', protocol, '-d', join(dir, 'java', 'v1test'), ...javaFiles(JAVA_SOURCES)]);
+  javaClasspath = `${protocol}:${join(dir, 'java', 'v1test')}`;
   daemon = await startDaemon(dir);
 });
 
@@ -84,7 +92,7 @@ afterAll(async () => {
 });
 
 describe('out-of-band data v1 across `anbox-oob proxy` and `anbox-oob platform`', () => {
-  it('says NO_PLATFORM, then NO_SESSION, then delivers CLI, stdin and Python messages in order to `anbox-oob client --json`', async () => {
+  it('says NO_PLATFORM, then NO_SESSION, then delivers CLI, stdin, Python and Java (android-sample PlatformApiCall) messages in order to `anbox-oob client --json`', async () => {
     const svc = ['--service-socket', daemon!.servicePath];
     const none = await runCli(['send-message', 'greeting', 'hi', ...svc]);
     expect(none.code).toBe(1);
@@ -122,14 +130,16 @@ describe('out-of-band data v1 across `anbox-oob proxy` and `anbox-oob platform`'
     const py = await python(['--service-socket', daemon!.servicePath, 'send-message', 'py', '{"from":"python"}']);
     expect(py.code, py.stdout + py.stderr).toBe(0);
     expect(JSON.parse(py.stdout)).toEqual({ ok: true, sent: true, code: null, reason: null });
+    const java = await run('java', ['-cp', javaClasspath, 'org.anboxoob.v1test.SendMessageMain', daemon!.servicePath, 'java', 'from PlatformApiCall'], 30_000);
+    expect(java.stdout.trim(), java.stderr).toBe('sent');
     const last = await runCli(['send-message', 'last', '', ...svc]);
     expect(last.code).toBe(0);
 
     const lines = await until(
-      'the client to print 4 v1 lines',
+      'the client to print 5 v1 lines',
       () => {
         const v1 = jsonLines(client.stdout()).filter((l) => l.type === 'v1');
-        return v1.length >= 4 ? v1 : undefined;
+        return v1.length >= 5 ? v1 : undefined;
       },
       () => client.stdout() + client.stderr(),
     );
@@ -137,12 +147,17 @@ describe('out-of-band data v1 across `anbox-oob proxy` and `anbox-oob platform`'
       { channel: 'control', type: 'v1', messageType: 'ready', data: String(attempts) },
       { channel: 'control', type: 'v1', messageType: 'note', data: 'from stdin ✓\nsecond line' },
       { channel: 'control', type: 'v1', messageType: 'py', data: '{"from":"python"}' },
+      { channel: 'control', type: 'v1', messageType: 'java', data: 'from PlatformApiCall' },
       { channel: 'control', type: 'v1', messageType: 'last', data: '' },
     ]);
     // The Python client refused as the CLI is: exit 5, code and reason in its JSON line.
     const pyReserved = await python(['--service-socket', daemon!.servicePath, 'send-message', 'open-camera', '{}']);
     expect(pyReserved.code).toBe(5);
     expect(JSON.parse(pyReserved.stdout)).toMatchObject({ sent: false, code: 'RESERVED_TYPE' });
+
+    const javaReserved = await run('java', ['-cp', javaClasspath, 'org.anboxoob.v1test.SendMessageMain', daemon!.servicePath, 'hide-ime', ''], 30_000);
+    expect(javaReserved.code).toBe(5);
+    expect(javaReserved.stdout).toMatch(/^not-sent RESERVED_TYPE /);
 
     client.child.kill('SIGTERM');
     expect(await client.exited).toBe(0);
