@@ -161,4 +161,24 @@ describe('out-of-band data v1 in Chromium: sendMessage(type, data) reaches the c
       await page.close();
     }
   });
+
+  it('the served page (src/web) shows a received v1 message in its log', async () => {
+    const page = await browser!.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    try {
+      await page.goto(tp!.platform.pageUrl);
+      await page.waitForSelector('html[data-ready="true"]');
+      await page.getByTestId('channels').fill('web');
+      await page.getByTestId('connect').click();
+      await page.getByTestId('state-web').filter({ hasText: 'open' }).waitFor({ timeout: OPEN_TIMEOUT_MS });
+      expect(await client!.sendMessage('greeting', 'hello from Android ✓')).toEqual({ sent: true });
+      const log = page.getByTestId('log');
+      await log.filter({ hasText: '[control] v1 message "greeting": hello from Android ✓' }).waitFor({ timeout: 15_000 });
+      await page.getByTestId('disconnect').click();
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
 });

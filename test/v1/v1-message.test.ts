@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../helpers/cli.js';
 import { checkV1Message, encodeV1ControlMessage, MAX_V1_DATA_BYTES, MAX_V1_TYPE_BYTES, SDK_HANDLED_CONTROL_TYPES } from '../../src/v1/v1-message.js';
 
 describe('v1 messages (pure)', () => {
@@ -25,5 +28,12 @@ describe('v1 messages (pure)', () => {
     expect(checkV1Message('x', null)).toMatchObject({ code: 'NULL_ARGUMENT' });
     expect(checkV1Message('', 'x')).toMatchObject({ code: 'EMPTY_TYPE' });
     for (const type of ['stream::custom', 'vhal', 'Open-Camera', 'show-ime ', 'greeting']) expect(checkV1Message(type, '')).toBeUndefined();
+  });
+
+  it("the served page's copy of the SDK's control types (src/web/app.js, no imports there) is the same list", () => {
+    const app = readFileSync(join(REPO_ROOT, 'src', 'web', 'app.js'), 'utf8');
+    const match = /const SDK_CONTROL_TYPES = (\[[^\]]*\]);/.exec(app);
+    expect(match, 'SDK_CONTROL_TYPES in src/web/app.js').not.toBeNull();
+    expect(JSON.parse(match![1]!.replace(/'/g, '"'))).toEqual(SDK_HANDLED_CONTROL_TYPES);
   });
 });
