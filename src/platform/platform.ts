@@ -266,7 +266,7 @@ export class Platform {
     const refusal = checkV1Message(type, data);
     if (refusal) return refusal;
     const peer = this.current;
-    if (!peer || peer.ended) return refused('NO_SESSION', 'no client is connected; v1 messages are sent only while a session is connected (nothing is queued)');
+    if (!peer || peer.ended) return refused('NO_SESSION', 'no client is connected (open the page and connect, or run `anbox-oob client`); v1 messages are sent only while a session is connected (nothing is queued)');
     const result = peer.sendControlText(encodeV1ControlMessage(type, data));
     if (result.sent) {
       this.log.debug({ event: 'sendmessage.sent', session: peer.session, peer: peer.peer, typeBytes: Buffer.byteLength(type), dataBytes: Buffer.byteLength(data) }, 'v1 message sent on control');
