@@ -23,6 +23,15 @@ const BOOTSTRAP_CHANNEL_LABEL = 'anbox-oob-bootstrap';
 const MAX_PENDING_BEFORE_BRIDGE_BYTES = 4 * 1024 * 1024;
 /** Remote candidates received before the remote description are held, up to this many. */
 const MAX_PENDING_CANDIDATES = 200;
+/**
+ * The platform's own max message size (libdatachannel's local limit, advertised as
+ * a=max-message-size; its default is 256 KiB). libdatachannel sends nothing larger than the smaller
+ * of this and the client's limit, so at the default no v1 message above 256 KiB could reach even a
+ * client that accepts more (Firefox advertises 1 GB). 1.5 MiB carries a v1 message at Anbox's
+ * limits (256 KiB type + 1 MiB data + the JSON around them, unescaped). Channel data is unaffected:
+ * the bridge cuts its messages at 256 KiB whatever this says.
+ */
+export const PLATFORM_MAX_MESSAGE_BYTES = 1536 * 1024;
 /** v1 messages waiting in the control channel's send buffer; above this the client is not reading. */
 export const MAX_CONTROL_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** The SDK gives up after 5 minutes without ICE; so does the server. */
@@ -109,6 +118,7 @@ export class PeerSession {
     this.log = options.log.child({ session: options.session, peer: options.peer });
     this.pc = new nodeDataChannel.PeerConnection(`anbox-oob-${options.session.slice(0, 8)}-${options.peer}`, {
       iceServers: options.iceServers,
+      maxMessageSize: PLATFORM_MAX_MESSAGE_BYTES,
     });
     const ctx = (what: string) => ({ what, session: this.session });
     this.pc.onLocalDescription(guard(this.log, ctx('onLocalDescription'), (sdp, type) => this.onLocalDescription(sdp, type)));
@@ -162,7 +172,11 @@ export class PeerSession {
     const bytes = Buffer.byteLength(text, 'utf8');
     const max = attempt(this.log, ctx, () => control.maxMessageSize(), 0);
     if (max > 0 && bytes > max) {
-      return refused('TOO_LARGE_FOR_CLIENT', `the control message would be ${bytes} bytes (JSON, UTF-8); the client accepts at most ${max} (its a=max-message-size)`);
+      return refused(
+        'TOO_LARGE_FOR_CLIENT',
+        `the control message would be ${bytes} bytes (JSON, UTF-8); at most ${max} fit one message to this client ` +
+          `(the smaller of its a=max-message-size and the platform's ${PLATFORM_MAX_MESSAGE_BYTES}); Chromium takes 262144`,
+      );
     }
     const buffered = attempt(this.log, ctx, () => control.bufferedAmount(), 0);
     if (buffered > MAX_CONTROL_BUFFERED_BYTES) {
