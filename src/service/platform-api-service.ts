@@ -43,6 +43,11 @@ export class PlatformApiService implements BinderService {
     private readonly log: Logger,
   ) {}
 
+  /** Messages accepted and not yet answered by the sender (at most MAX_QUEUED_MESSAGES). */
+  get waiting(): number {
+    return this.queued;
+  }
+
   supportsStreamMode(): boolean {
     return false;
   }
