@@ -22,7 +22,7 @@ import {
   TRANSACTION_sendMessage,
   type V1MessageSender,
 } from '../../src/service/platform-api-service.js';
-import { refused, SENT, type V1SendResult } from '../../src/v1/v1-message.js';
+import { refused, SENT } from '../../src/v1/v1-message.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 
