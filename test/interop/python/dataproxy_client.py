@@ -835,6 +835,14 @@ DOC_CONNECT_NOT_FOUND = bytes.fromhex(
 DOC_STREAM_OK = bytes.fromhex('04000000' '1202' '0802')
 
 
+# Section 12: sendMessage("greeting", "hi"), 124 bytes of Parcel.
+DOC_SEND_MESSAGE = bytes.fromhex(
+    '00000080' 'ffffffff' '54535953'
+    '23000000' + '00'.join(f'{ord(c):02x}' for c in 'org.anbox.platform.IPlatformAPI@1.0') + '00' '0000'
+    '08000000' '6700720065006500740069006e006700' '00000000'
+    '02000000' '68006900' '00000000')
+
+
 def selftest() -> List[str]:
     failures: List[str] = []
 
@@ -911,6 +919,14 @@ def selftest() -> List[str]:
     check('unpacked + packed + unknown', o.object_offsets == [0, 48, 1, 2] and o.fd_count == 1 and o.id == 7
           and o.status == STATUS['BAD_TYPE'], repr(o))
     check('empty frame refused', _raises(lambda: decode_frame_body(b'')))
+
+    # Section 12, the sendMessage("greeting", "hi") example and its replies.
+    send = (ParcelWriter().write_interface_token(PLATFORM_API_DESCRIPTOR, 'api30')
+            .write_string16('greeting').write_string16('hi').bytes())
+    check('doc sendMessage parcel', send == DOC_SEND_MESSAGE, f'\n ours {send.hex()}\n doc  {DOC_SEND_MESSAGE.hex()}')
+    sent = ParcelReader(bytes.fromhex('00000000' '01000000' 'ffffffff' 'ffffffff'))
+    check('doc sendMessage sent reply', sent.read_int32() == 0 and sent.read_int32() == 1
+          and sent.read_string16() is None and sent.read_string16() is None)
     return failures
 
 
