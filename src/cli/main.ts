@@ -5,6 +5,7 @@ import { connectCommand } from './commands/connect.js';
 import { listenCommand } from './commands/listen.js';
 import { platformCommand } from './commands/platform.js';
 import { proxyCommand } from './commands/proxy.js';
+import { sendMessageCommand } from './commands/send-message.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './command.js';
@@ -21,6 +22,7 @@ const COMMANDS: readonly Command[] = [
   clientCommand,
   listenCommand,
   statusCommand,
+  sendMessageCommand,
 ];
 
 const HELP = `Usage: anbox-oob <command> [options]

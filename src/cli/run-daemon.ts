@@ -9,6 +9,10 @@ import { lockSocketDir, SocketDirLockedError, type LockRole, type SocketDirLock 
 import { isSocketFile, removeStaleChannelSockets } from '../service/stale-sockets.js';
 import { cliInvocation } from './cli-invocation.js';
 import { serveBanner } from './serve-banner.js';
+import { PlatformApiService, type V1MessageSender } from '../service/platform-api-service.js';
+import { sendOverPlatformLink } from '../v1/link-client.js';
+import { PlatformLinkServer } from '../v1/link-server.js';
+import { refused } from '../v1/v1-message.js';
 import { EXIT_FAILURE, EXIT_OK } from './command.js';
 import { startAdbReverse, startChannelBroadcasts } from './daemon-broadcasts.js';
 import type { DaemonSettings, PlatformSettings } from './daemon-options.js';
@@ -30,7 +34,9 @@ type PartStarter = (log: Logger) => Promise<DaemonPart> | DaemonPart;
  * remove the socket file, exit 0. A second signal exits at once.
  */
 export function runDataProxyDaemon(settings: DaemonSettings, role: string): Promise<number> {
-  return runDaemon(settings, role, [(log) => lockDirectory(settings, ['proxy'], role, log), (log) => startProxy(settings, role, log)]);
+  // v1 messages go to a separately running `anbox-oob platform` over the platform link.
+  const v1: V1MessageSender = (type, data) => sendOverPlatformLink(settings.paths.socketDir, type, data);
+  return runDaemon(settings, role, [(log) => lockDirectory(settings, ['proxy'], role, log), (log) => startProxy(settings, role, log, v1)]);
 }
 
 /**
@@ -38,15 +44,17 @@ export function runDataProxyDaemon(settings: DaemonSettings, role: string): Prom
  * ends, every channel socket is removed, the server stops, exit 0.
  */
 export function runPlatformDaemon(settings: DaemonSettings, platform: PlatformSettings): Promise<number> {
-  return runDaemon(settings, 'platform', [(log) => lockDirectory(settings, ['platform'], 'platform', log), (log) => startPlatform(settings, platform, log, 'platform')]);
+  return runDaemon(settings, 'platform', [(log) => lockDirectory(settings, ['platform'], 'platform', log), (log) => startPlatform(settings, platform, log, 'platform', { platformLink: true })]);
 }
 
 /** `serve`: the platform and the data-proxy daemon in one process, sharing one socket directory. */
 export function runServe(settings: DaemonSettings, platform: PlatformSettings): Promise<number> {
   let started: Platform | undefined;
+  // v1 messages: in process, no platform link.
+  const v1: V1MessageSender = (type, data) => started?.sendV1Message(type, data) ?? refused('NO_PLATFORM', 'the WebRTC platform has not started yet');
   return runDaemon(settings, 'serve', [
     (log) => lockDirectory(settings, ['platform', 'proxy'], 'serve', log),
-    (log) => startProxy(settings, 'serve', log, () => (started ? { ...started.stats } : undefined)),
+    (log) => startProxy(settings, 'serve', log, v1, () => (started ? { ...started.stats } : undefined)),
     async (log) => {
       const part = await startPlatform(settings, platform, log, 'serve');
       started = part.platform;
@@ -85,6 +93,7 @@ async function startProxy(
   settings: DaemonSettings,
   role: string,
   log: Logger,
+  v1: V1MessageSender,
   platformStatus?: () => Record<string, unknown> | undefined,
 ): Promise<DaemonPart> {
   const { paths } = settings;
@@ -97,6 +106,7 @@ async function startProxy(
     const message = error instanceof ListenError || error instanceof Error ? error.message : String(error);
     throw new StartFailure({ event: 'daemon.start_failed', servicePath: paths.servicePath }, message);
   }
+  server.dispatcher.register(new PlatformApiService(v1, log));
   // The paths in use are always printed, whatever --log-level says.
   announcer(log).info(
     {
@@ -143,6 +153,7 @@ async function startPlatform(
   options: PlatformSettings,
   log: Logger,
   role: string,
+  extras: { platformLink?: boolean } = {},
 ): Promise<DaemonPart & { platform: Platform }> {
   // Loaded here so that the client commands never load node-datachannel.
   const { Platform, PlatformStartError } = await import('../platform/platform.js');
@@ -185,10 +196,21 @@ async function startPlatform(
       : `WebRTC platform: page ${platform.pageUrl} ; gateway ${platform.url} ; token ${platform.token} (${source}); channel sockets in ${settings.paths.socketDir}`,
   );
   for (const warning of options.gateway.warnings) log.warn({ event: warning.event }, warning.message);
+  let link: PlatformLinkServer | undefined;
+  if (extras.platformLink) {
+    // How a separately running `anbox-oob proxy` reaches the session for v1 messages.
+    try {
+      link = new PlatformLinkServer({ socketDir: settings.paths.socketDir, send: (type, data) => platform.sendV1Message(type, data), log });
+      log.info({ event: 'sendmessage.link_listening', path: link.path }, `out-of-band data v1: platform link on ${link.path}`);
+    } catch (error) {
+      log.warn({ event: 'sendmessage.link_failed', err: error }, `out-of-band data v1 unavailable: cannot listen for the data-proxy daemon: ${(error as Error).message}`);
+    }
+  }
   return {
     name: 'WebRTC platform',
     platform,
     close: async () => {
+      link?.close();
       await platform.close();
       // node-datachannel's threads must not keep the exiting process alive.
       releaseWebRtcRuntime();

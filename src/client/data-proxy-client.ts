@@ -8,8 +8,10 @@ import { ParcelReader } from '../parcel/parcel-reader.js';
 import { ParcelWriter } from '../parcel/parcel-writer.js';
 import { Status } from '../parcel/status.js';
 import { DATA_PROXY_DESCRIPTOR, DATA_PROXY_SERVICE_NAME, TRANSACTION_connect } from '../service/data-proxy-service.js';
+import { encodeSendMessageRequest, PLATFORM_API_SERVICE_NAME, TRANSACTION_sendMessage } from '../service/platform-api-service.js';
 import { SERVICE_MANAGER_DESCRIPTOR, SERVICE_MANAGER_NAME, SERVICE_MANAGER_TRANSACTIONS } from '../service/service-manager.js';
 import { ReplyMode } from '../wire/envelope.js';
+import { DEFAULT_MAX_FRAME_BYTES } from '../wire/framing.js';
 import { DataProxyError } from './data-proxy-error.js';
 import { ServiceConnection, type TransactOptions, type TransactResult } from './service-connection.js';
 
@@ -19,6 +21,12 @@ export interface DataProxyClientOptions {
   /** Default: --service-socket's resolution: ANBOX_OOB_SERVICE_SOCKET, else the per-user default. */
   servicePath?: string;
 }
+
+/** The frame limit (1 MiB) less room for the envelope (service name, ids). */
+export const MAX_SEND_MESSAGE_PARCEL_BYTES = DEFAULT_MAX_FRAME_BYTES - 4096;
+
+/** What sendMessage returns: Java's boolean, and when false a stable code and a reason. */
+export type SendMessageResult = { sent: true } | { sent: false; code: string; reason: string };
 
 export interface ChannelConnectOptions {
   /** Ask for stream mode: the IPC connection itself becomes the channel (no descriptor passing). */
@@ -61,6 +69,34 @@ export class DataProxyClient {
     }
     for (const other of reply.fds) if (other !== fd) native.close(other);
     return new Socket({ fd, readable: true, writable: true });
+  }
+
+  /**
+   * Out-of-band data v1, as PlatformAPISkeleton.sendMessage(type, data): `sent` is its boolean;
+   * when false, `code` and `reason` say why (no session, limits, a type the SDK handles itself...).
+   * Throws DataProxyError only when the transaction itself fails (permission, daemon too old).
+   */
+  async sendMessage(type: string, data: string): Promise<SendMessageResult> {
+    const request = encodeSendMessageRequest(type, data);
+    // A String16 takes 2 bytes per UTF-16 unit: 1 MiB of ASCII data is a 2 MiB Parcel, above the
+    // daemon's 1 MiB frame (binder's own transaction buffer is 1 MiB too). Said here, before the
+    // daemon would hang up on the frame.
+    if (request.length > MAX_SEND_MESSAGE_PARCEL_BYTES) {
+      return {
+        sent: false,
+        code: 'TRANSACTION_TOO_LARGE',
+        reason: `the request is ${request.length} bytes as a Parcel (String16: 2 bytes per UTF-16 unit); a transaction carries at most ${MAX_SEND_MESSAGE_PARCEL_BYTES}`,
+      };
+    }
+    const reply = new ParcelReader((await this.transactOk(PLATFORM_API_SERVICE_NAME, TRANSACTION_sendMessage, request)).data);
+    try {
+      const exception = reply.readInt32();
+      if (exception !== 0) throw new Error(`exception code ${exception}`);
+      if (reply.readInt32() !== 0) return { sent: true };
+      return { sent: false, code: reply.readString16() ?? 'UNKNOWN', reason: reply.readString16() ?? 'not sent (no reason given)' };
+    } catch (error) {
+      throw new DataProxyError(Status.BAD_TYPE, 'PROTOCOL_ERROR', `sendMessage reply is not (int32 0, int32 boolean, String16, String16): ${(error as Error).message}`);
+    }
   }
 
   /** PING_TRANSACTION to the data-proxy service; resolves when the daemon answers OK. */

@@ -6,6 +6,7 @@ import { NodeDataChannelPort, toBrowserMessage } from './bridge/node-datachannel
 import { remoteMaxMessageSizeRefusal } from './bridge/utf8-chunker.js';
 import { attempt, guard } from './guard.js';
 import type { ActivePeerInfo, PlatformEvent } from './platform-events.js';
+import { refused, SENT, type V1SendResult } from '../v1/v1-message.js';
 
 /** The SDK's own limit: an AnboxStream takes at most 5 data channels besides `control`. */
 export const MAX_CHANNELS_PER_SESSION = 5;
@@ -22,6 +23,17 @@ const BOOTSTRAP_CHANNEL_LABEL = 'anbox-oob-bootstrap';
 const MAX_PENDING_BEFORE_BRIDGE_BYTES = 4 * 1024 * 1024;
 /** Remote candidates received before the remote description are held, up to this many. */
 const MAX_PENDING_CANDIDATES = 200;
+/**
+ * The platform's own max message size (libdatachannel's local limit, advertised as
+ * a=max-message-size; its default is 256 KiB). libdatachannel sends nothing larger than the smaller
+ * of this and the client's limit, so at the default no v1 message above 256 KiB could reach even a
+ * client that accepts more (Firefox advertises 1 GB). 1.5 MiB carries a v1 message at Anbox's
+ * limits (256 KiB type + 1 MiB data + the JSON around them, unescaped). Channel data is unaffected:
+ * the bridge cuts its messages at 256 KiB whatever this says.
+ */
+export const PLATFORM_MAX_MESSAGE_BYTES = 1536 * 1024;
+/** v1 messages waiting in the control channel's send buffer; above this the client is not reading. */
+export const MAX_CONTROL_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** The SDK gives up after 5 minutes without ICE; so does the server. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5 * 60 * 1000;
 /** The SDK ends a session after 10 s of ICE "disconnected"; the server waits a little longer. */
@@ -110,6 +122,7 @@ export class PeerSession {
     this.log = options.log.child({ session: options.session, peer: options.peer });
     this.pc = new nodeDataChannel.PeerConnection(`anbox-oob-${options.session.slice(0, 8)}-${options.peer}`, {
       iceServers: options.iceServers,
+      maxMessageSize: PLATFORM_MAX_MESSAGE_BYTES,
     });
     const ctx = (what: string) => ({ what, session: this.session });
     this.pc.onLocalDescription(guard(this.log, ctx('onLocalDescription'), (sdp, type) => this.onLocalDescription(sdp, type)));
@@ -146,6 +159,39 @@ export class PeerSession {
   /** Whether the remote description (the browser's answer in v2, its offer in v1) has been applied. */
   get hasRemoteDescription(): boolean {
     return this.remoteDescriptionSet;
+  }
+
+  /**
+   * Out-of-band data v1: one text message on the SDK's `control` channel (see src/v1). Only while
+   * connected with the control channel open; never larger than the client's max-message-size
+   * (node-datachannel would throw, and Chromium advertises 262144 bytes).
+   */
+  sendControlText(text: string): V1SendResult {
+    const control = this.control;
+    if (this.state !== 'connected' || !control) {
+      return refused('NO_SESSION', `session ${this.session} is ${this.state === 'connected' ? 'connected but its control channel is not open' : this.state}`);
+    }
+    const ctx = { what: 'v1 send on control', session: this.session, channel: CONTROL_CHANNEL };
+    if (!attempt(this.log, ctx, () => control.isOpen(), false)) return refused('NO_SESSION', `the control channel of session ${this.session} is closed`);
+    const bytes = Buffer.byteLength(text, 'utf8');
+    const max = attempt(this.log, ctx, () => control.maxMessageSize(), 0);
+    if (max > 0 && bytes > max) {
+      return refused(
+        'TOO_LARGE_FOR_CLIENT',
+        `the control message would be ${bytes} bytes (JSON, UTF-8); at most ${max} fit one message to this client ` +
+          `(the smaller of its a=max-message-size and the platform's ${PLATFORM_MAX_MESSAGE_BYTES}); Chromium takes 262144`,
+      );
+    }
+    const buffered = attempt(this.log, ctx, () => control.bufferedAmount(), 0);
+    if (buffered > MAX_CONTROL_BUFFERED_BYTES) {
+      return refused('CLIENT_NOT_READING', `${buffered} bytes are still waiting on the control channel (limit ${MAX_CONTROL_BUFFERED_BYTES}); the client is not reading`);
+    }
+    try {
+      control.sendMessage(text); // false only means "queued": still sent, in order
+    } catch (error) {
+      return refused('SEND_FAILED', `the control channel refused the message: ${(error as Error).message}`);
+    }
+    return SENT;
   }
 
   /** The signaling WebSocket closed: descriptions and candidates from now on have nowhere to go. */

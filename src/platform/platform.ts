@@ -27,6 +27,7 @@ import { guard } from './guard.js';
 import { IceServerError, parseIceServer } from './ice-servers.js';
 import { DEFAULT_LISTEN, type ListenAddress } from './listen-address.js';
 import { PeerSession, type SignalSink } from './peer-session.js';
+import { checkV1Message, encodeV1ControlMessage, refused, type V1SendResult } from '../v1/v1-message.js';
 import type { PlatformEvent, PlatformStats } from './platform-events.js';
 import { SignalingConnection, type SignalingHost } from './signaling.js';
 import { defaultWebDir, StaticFiles } from './static-files.js';
@@ -264,6 +265,22 @@ export class Platform {
   }
 
   /** Calls `listener` for every event from now on; returns the function that stops it. */
+  /**
+   * Out-of-band data v1: sends `{"type":T,"data":D}` on the connected session's `control` channel,
+   * or says why not (no session, limits, SDK types, the client's max-message-size).
+   */
+  sendV1Message(type: string, data: string): V1SendResult {
+    const refusal = checkV1Message(type, data);
+    if (refusal) return refusal;
+    const peer = this.current;
+    if (!peer || peer.ended) return refused('NO_SESSION', 'no client is connected (open the page and connect, or run `anbox-oob client`); v1 messages are sent only while a session is connected (nothing is queued)');
+    const result = peer.sendControlText(encodeV1ControlMessage(type, data));
+    if (result.sent) {
+      this.log.debug({ event: 'sendmessage.sent', session: peer.session, peer: peer.peer, typeBytes: Buffer.byteLength(type), dataBytes: Buffer.byteLength(data) }, 'v1 message sent on control');
+    }
+    return result;
+  }
+
   onEvent(listener: (event: PlatformEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -5,6 +5,9 @@
 const NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 const MAX_CHANNELS = 5;
 const CONTROL = 'control';
+/** Control types the Streaming SDK handles itself; any other {type, data} is a v1 message. */
+const SDK_CONTROL_TYPES = ['open-camera', 'close-camera', 'enable-microphone', 'disable-microphone', 'show-ime', 'hide-ime', 'vhal-prop-configs', 'vhal-get-answer', 'vhal-set-answer', 'activate-sensor', 'deactivate-sensor'];
+const V1_PREVIEW_CHARS = 2000;
 /** Chromium's send() throws above 256 KiB; the remote may allow less (sctp.maxMessageSize). */
 const MAX_CHUNK = 256 * 1024;
 const HIGH_WATER = 1024 * 1024;
@@ -262,13 +265,19 @@ function createChannels(s) {
   s.control = s.pc.createDataChannel(CONTROL);
   s.control.onopen = () => checkAllOpen(s);
   s.control.onmessage = (event) => {
-    let type = '';
+    let msg;
     try {
-      type = JSON.parse(event.data).type;
+      msg = JSON.parse(event.data);
     } catch {
-      type = '(not JSON)';
+      msg = { type: '(not JSON)' };
     }
-    addLog('info', CONTROL, `control message: ${type}`);
+    // Out-of-band data v1 (`anbox-oob send-message`): what the SDK hands to messageReceived(type, data).
+    if (typeof msg?.type === 'string' && typeof msg.data === 'string' && !SDK_CONTROL_TYPES.includes(msg.type)) {
+      const data = msg.data.length > V1_PREVIEW_CHARS ? `${msg.data.slice(0, V1_PREVIEW_CHARS)} … (${msg.data.length} characters)` : msg.data;
+      addLog('in', CONTROL, `v1 message "${msg.type}": ${data}`);
+      return;
+    }
+    addLog('info', CONTROL, `control message: ${msg?.type}`);
   };
   s.control.onclose = () => {
     if (!s.ended && !s.stopping) endSession(s, 'The session ended: the server closed it.', false);

@@ -8,6 +8,7 @@ import { Utf8Classifier, type Piece } from '../../headless-client/utf8.js';
 import { connectWebClient, CONTROL_CHANNEL, MAX_DATA_CHANNELS, type WebClient, type WebClientCloseInfo } from '../../headless-client/web-client.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../../log/logger.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, untilSignalled, type Command } from '../command.js';
+import { SDK_HANDLED_CONTROL_TYPES } from '../../v1/v1-message.js';
 
 export const TOKEN_ENV = 'ANBOX_OOB_TOKEN';
 export const GATEWAY_ENV = 'ANBOX_OOB_GATEWAY';
@@ -53,7 +54,10 @@ Options:
                          The first one receives stdin. A name is 1-64 characters of A-Z a-z 0-9 . _ -
                          (not "." or ".."), and "${CONTROL_CHANNEL}" is the SDK's own channel
   --json                 one JSON line per received message on stdout:
-                         {"channel":NAME,"type":"text"|"binary","data":TEXT or base64 of the bytes}
+                         {"channel":NAME,"type":"text"|"binary","data":TEXT or base64 of the bytes};
+                         out-of-band data v1 (\`anbox-oob send-message\`) as
+                         {"channel":"control","type":"v1","messageType":TYPE,"data":DATA}
+                         (without --json such messages are printed on stderr)
                          default: the raw bytes of every message, as they arrive
   --binary               send stdin as binary messages; default: as text messages when the bytes are
                          valid UTF-8 (a character is never split between two messages), else binary
@@ -132,6 +136,11 @@ export function jsonLine(channel: string, data: string | Buffer): string {
       typeof data === 'string' ? { channel, type: 'text', data } : { channel, type: 'binary', data: data.toString('base64') },
     ) + '\n'
   );
+}
+
+/** One received out-of-band v1 message as the --json line (the SDK's messageReceived(type, data)). */
+export function v1JsonLine(type: string, data: string): string {
+  return JSON.stringify({ channel: 'control', type: 'v1', messageType: type, data }) + '\n';
 }
 
 function describeConnectError(error: unknown): string {
@@ -216,6 +225,14 @@ export async function runClient(argv: string[], io: ClientIo): Promise<number> {
       else io.stdout.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
     });
   }
+
+  // Out-of-band data v1: control messages the SDK would hand to messageReceived(type, data).
+  client.onControlMessage((type, data) => {
+    if (outputBroken || SDK_HANDLED_CONTROL_TYPES.includes(type)) return;
+    const text = typeof data === 'string' ? data : JSON.stringify(data ?? null);
+    if (values.json) io.stdout.write(v1JsonLine(type, text));
+    else io.stderr.write(`v1 message received: type ${JSON.stringify(type)}, data ${JSON.stringify(text)}\n`);
+  });
 
   let stopStdin = false;
   const stopReading = () => {

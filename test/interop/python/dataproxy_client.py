@@ -20,6 +20,8 @@ CLI (one JSON line on stdout; exit 0 = ok, 3 = the daemon answered with an error
                         [--expect TEXT] [--send-early]
     dataproxy_client.py --service-socket PATH ping [--service NAME]
     dataproxy_client.py --service-socket PATH interface [--service NAME]
+    dataproxy_client.py --service-socket PATH send-message TYPE DATA [--layout ...]
+                        (exit 0 = sent, 5 = not sent: the JSON line has code and reason)
     dataproxy_client.py selftest        (codec checks against the examples of the document)
 """
 
@@ -43,6 +45,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 DATA_PROXY_SERVICE = 'org.anbox.webrtc.IDataProxyService'
 DATA_PROXY_DESCRIPTOR = 'org.anbox.webrtc.IDataProxyService@1.0'
+PLATFORM_API_SERVICE = 'org.anbox.platform.IPlatformAPI'  # docs/protocol.md section 12
+PLATFORM_API_DESCRIPTOR = 'org.anbox.platform.IPlatformAPI@1.0'
 MANAGER_SERVICE = 'manager'
 MANAGER_DESCRIPTOR = 'android.os.IServiceManager'
 
@@ -725,6 +729,22 @@ class ServiceConnection:
             raise ReplyError(received.reply)
         return ParcelReader(received.reply.data).read_int32()
 
+    def send_message(self, msg_type: str, data: str, layout: str = 'api30') -> Tuple[bool, Optional[str], Optional[str]]:
+        """Out-of-band data v1 (section 12): (sent, code, reason); code and reason are None when sent."""
+        request = (ParcelWriter().write_interface_token(PLATFORM_API_DESCRIPTOR, layout)
+                   .write_string16(msg_type).write_string16(data).bytes())
+        received = self.transact(PLATFORM_API_SERVICE, FIRST_CALL_TRANSACTION, request)
+        if not received.reply.ok:
+            raise ReplyError(received.reply)
+        reader = ParcelReader(received.reply.data)
+        exception = reader.read_int32()
+        if exception != 0:
+            raise ClientError('PROTOCOL_ERROR', f'sendMessage replied with exception code {exception}')
+        sent = reader.read_int32() != 0
+        if sent:
+            return True, None, None
+        return False, reader.read_string16(), reader.read_string16()
+
     def interface_descriptor(self, service: str = DATA_PROXY_SERVICE) -> Optional[str]:
         received = self.transact(service, INTERFACE_TRANSACTION, b'')
         if not received.reply.ok:
@@ -815,6 +835,14 @@ DOC_CONNECT_NOT_FOUND = bytes.fromhex(
 DOC_STREAM_OK = bytes.fromhex('04000000' '1202' '0802')
 
 
+# Section 12: sendMessage("greeting", "hi"), 124 bytes of Parcel.
+DOC_SEND_MESSAGE = bytes.fromhex(
+    '00000080' 'ffffffff' '54535953'
+    '23000000' + '00'.join(f'{ord(c):02x}' for c in 'org.anbox.platform.IPlatformAPI@1.0') + '00' '0000'
+    '08000000' '6700720065006500740069006e006700' '00000000'
+    '02000000' '68006900' '00000000')
+
+
 def selftest() -> List[str]:
     failures: List[str] = []
 
@@ -891,6 +919,14 @@ def selftest() -> List[str]:
     check('unpacked + packed + unknown', o.object_offsets == [0, 48, 1, 2] and o.fd_count == 1 and o.id == 7
           and o.status == STATUS['BAD_TYPE'], repr(o))
     check('empty frame refused', _raises(lambda: decode_frame_body(b'')))
+
+    # Section 12, the sendMessage("greeting", "hi") example and its replies.
+    send = (ParcelWriter().write_interface_token(PLATFORM_API_DESCRIPTOR, 'api30')
+            .write_string16('greeting').write_string16('hi').bytes())
+    check('doc sendMessage parcel', send == DOC_SEND_MESSAGE, f'\n ours {send.hex()}\n doc  {DOC_SEND_MESSAGE.hex()}')
+    sent = ParcelReader(bytes.fromhex('00000000' '01000000' 'ffffffff' 'ffffffff'))
+    check('doc sendMessage sent reply', sent.read_int32() == 0 and sent.read_int32() == 1
+          and sent.read_string16() is None and sent.read_string16() is None)
     return failures
 
 
@@ -987,6 +1023,13 @@ def cmd_interface(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_send_message(args: argparse.Namespace) -> int:
+    with ServiceConnection(args.service_socket, args.timeout) as conn:
+        sent, code, reason = conn.send_message(args.type, args.data, args.layout)
+    emit({'ok': sent, 'sent': sent, 'code': code, 'reason': reason})
+    return EXIT_OK if sent else EXIT_MISMATCH
+
+
 def cmd_selftest(args: argparse.Namespace) -> int:
     failures = selftest()
     emit({'ok': not failures, 'failures': failures})
@@ -1016,6 +1059,12 @@ def build_parser() -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=text)
         c.add_argument('--service', default=DATA_PROXY_SERVICE)
         c.set_defaults(fn=fn)
+
+    c = sub.add_parser('send-message', help='out-of-band data v1: sendMessage(type, data)')
+    c.add_argument('type')
+    c.add_argument('data')
+    c.add_argument('--layout', choices=LAYOUTS, default='api30', help='interface-token layout')
+    c.set_defaults(fn=cmd_send_message)
 
     c = sub.add_parser('selftest', help='check the codec against the examples of docs/protocol.md')
     c.set_defaults(fn=cmd_selftest)

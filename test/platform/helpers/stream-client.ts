@@ -122,6 +122,8 @@ export interface StreamClientOptions {
   closeWebSocketOnConnect?: boolean;
   /** v1: add an inactive audio and a receive-only video m-line to the offer, as the SDK's v1 transceivers do. */
   mediaLines?: boolean;
+  /** libdatachannel's local max message size (advertised as a=max-message-size); default its own (256 KiB). */
+  maxMessageSize?: number;
 }
 
 export class StreamClient {
@@ -145,7 +147,7 @@ export class StreamClient {
     readonly options: StreamClientOptions,
   ) {
     const apiVersion = options.apiVersion ?? 2;
-    this.pc = new nodeDataChannel.PeerConnection('test-client', { iceServers: [], disableAutoNegotiation: true });
+    this.pc = new nodeDataChannel.PeerConnection('test-client', { iceServers: [], disableAutoNegotiation: true, ...(options.maxMessageSize ? { maxMessageSize: options.maxMessageSize } : {}) });
     let resolveConnected!: () => void;
     let rejectConnected!: (error: Error) => void;
     this.connected = new Promise((resolve, reject) => {

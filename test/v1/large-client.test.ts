@@ -1,0 +1,65 @@
+/**
+ * A 1 MiB v1 message, end to end, to a client that accepts it: a real node-datachannel peer (the
+ * test StreamClient) configured with a 4 MiB max message size, as Firefox advertises far more than
+ * Chromium's 262144. The platform is the real one in this process; the message is checked byte for
+ * byte as one text message on `control`. With the default (256 KiB) client the same message is
+ * refused with TOO_LARGE_FOR_CLIENT, not split.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MAX_V1_DATA_BYTES, MAX_V1_TYPE_BYTES } from '../../src/v1/v1-message.js';
+import { removeDir } from '../platform/bridge/bridge-helpers.js';
+import { startHarness, TEST_TOKEN, waitFor, type Harness } from '../platform/helpers/harness.js';
+import { StreamClient } from '../platform/helpers/stream-client.js';
+
+let h: Harness;
+let clients: StreamClient[];
+
+beforeEach(async () => {
+  h = await startHarness();
+  clients = [];
+});
+
+afterEach(async () => {
+  for (const c of clients) c.close();
+  await h.platform.close();
+  removeDir(h.dir);
+});
+
+async function connect(maxMessageSize?: number): Promise<StreamClient> {
+  const client = await StreamClient.start({ gateway: h.platform.url, token: TEST_TOKEN, channels: ['foo'], maxMessageSize });
+  clients.push(client);
+  await client.connected;
+  await client.control.opened;
+  await waitFor(() => h.platform.stats.active?.state === 'connected', 'the platform to see the peer connected');
+  return client;
+}
+
+describe('v1 messages at Anbox\'s limits', () => {
+  it('1 MiB of data and a 256 KiB type reach a client whose max-message-size allows it, as one text message', async () => {
+    const client = await connect(4 * 1024 * 1024);
+    const type = 't'.repeat(MAX_V1_TYPE_BYTES);
+    const data = 'd'.repeat(MAX_V1_DATA_BYTES - 3) + '✓';
+    expect(Buffer.byteLength(data)).toBe(MAX_V1_DATA_BYTES);
+    // Anbox's limits are exactly reached; one more byte of either is refused.
+    expect(h.platform.sendV1Message(type + 't', data)).toMatchObject({ sent: false, code: 'TYPE_TOO_LARGE' });
+    expect(h.platform.sendV1Message(type, data + 'd')).toMatchObject({ sent: false, code: 'DATA_TOO_LARGE' });
+    expect(h.platform.sendV1Message(type, data)).toEqual({ sent: true });
+    expect(h.platform.sendV1Message('small', 'after')).toEqual({ sent: true });
+    await waitFor(() => client.control.messages.length >= 2, 'two control messages', 30_000);
+    const [big, small] = client.control.messages;
+    expect(typeof big).toBe('string');
+    const parsed = JSON.parse(big as string) as { type: string; data: string };
+    expect(parsed.type === type).toBe(true);
+    expect(parsed.data === data).toBe(true);
+    expect(JSON.parse(small as string)).toEqual({ type: 'small', data: 'after' });
+  });
+
+  it("the same 1 MiB message to a client with libdatachannel's default limit is refused, not split", async () => {
+    const client = await connect();
+    const result = h.platform.sendV1Message('big', 'd'.repeat(MAX_V1_DATA_BYTES));
+    expect(result).toMatchObject({ sent: false, code: 'TOO_LARGE_FOR_CLIENT' });
+    expect(h.platform.sendV1Message('small', 'after')).toEqual({ sent: true });
+    await waitFor(() => client.control.messages.length >= 1, 'the small message');
+    expect(client.control.messages).toEqual([JSON.stringify({ type: 'small', data: 'after' })]);
+  });
+});
