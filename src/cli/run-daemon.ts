@@ -249,9 +249,8 @@ function lockDirectory(settings: DaemonSettings, roles: LockRole[], role: string
     if (error instanceof SocketDirLockedError) {
       throw new StartFailure({ event: 'daemon.socket_dir_locked', socketDir, lockPath: error.lockPath, ownerPid: error.ownerPid, role }, error.message);
     }
-    if (error instanceof UnsafeDirectoryError) {
-      throw new StartFailure({ event: role === 'platform' ? 'platform.start_failed' : 'daemon.start_failed', socketDir, role }, error.message);
-    }
+    if (error instanceof UnsafeDirectoryError && role === 'platform') throw new StartFailure({ event: 'platform.start_failed', socketDir, role }, error.message);
+    if (error instanceof UnsafeDirectoryError) throw new StartFailure({ event: 'daemon.start_failed', socketDir, role }, error.message);
     throw new StartFailure({ event: 'daemon.start_failed', socketDir, role }, `cannot lock the socket directory ${socketDir}: ${(error as Error).message}`);
   }
   for (const lock of locks) {

@@ -45,11 +45,11 @@ describe('serve shutting down with channels open', () => {
   it('announces destroyed for every open channel to local receivers and the device, then exits 0', async () => {
     daemon = await startDaemon(dir, ['--adb', '--adb-serial', 'emulator-5554', '--no-adb-reverse', '--broadcast-window', '100'], {
       command: 'serve',
-      env: { ...adb.env, ANBOX_OOB_TOKEN: 'test-token' },
+      env: { ...adb.env, ANBOX_OOB_TOKEN: 'test-token-0123456789' },
     });
     listener = await listenForBroadcasts({ dir: join(dir, 'receivers'), onBroadcast: (b) => received.push(b) });
     const gateway = String(logEvent(daemon, 'platform.started')?.gateway);
-    client = await connectWebClient({ gateway, token: 'test-token', channels: ['alpha', 'beta'] });
+    client = await connectWebClient({ gateway, token: 'test-token-0123456789', channels: ['alpha', 'beta'] });
     await client.opened;
     await waitFor(() => deviceNames('created').includes('alpha') && deviceNames('created').includes('beta'), 'created on the device');
     await waitFor(() => received.some((b) => b.event === 'created' && b.names.includes('beta')), 'created at the local receiver');

@@ -13,6 +13,7 @@ import { waitFor } from '../broadcast/helpers.js';
 import { runCli } from '../helpers/cli.js';
 import { logEvent, startDaemon, type DaemonHandle } from '../helpers/daemon.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
+import { isListening } from '../helpers/listening.js';
 
 const dir = makeTempDir('aoob-dupkey-');
 let daemon: DaemonHandle | undefined;
@@ -86,11 +87,11 @@ describe('daemon log lines', () => {
   });
 
   it('carry no duplicate key through a channel\'s whole life', async () => {
-    daemon = await startDaemon(dir, ['--log-level', 'debug'], { command: 'serve', env: { ANBOX_OOB_TOKEN: 'test-token' } });
-    client = await connectWebClient({ gateway: String(logEvent(daemon, 'platform.started')?.gateway), token: 'test-token', channels: ['foo'] });
+    daemon = await startDaemon(dir, ['--log-level', 'debug'], { command: 'serve', env: { ANBOX_OOB_TOKEN: 'test-token-0123456789' } });
+    client = await connectWebClient({ gateway: String(logEvent(daemon, 'platform.started')?.gateway), token: 'test-token-0123456789', channels: ['foo'] });
     await client.opened;
     const socketPath = join(daemon.socketDir, 'webrtc_data_foo');
-    await waitFor(() => existsSync(socketPath), 'the channel socket');
+    await waitFor(() => isListening(socketPath), 'the channel socket');
     const connect = () =>
       new Promise<Socket>((resolve, reject) => {
         const s = createConnection(socketPath);

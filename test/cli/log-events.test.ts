@@ -11,6 +11,7 @@ import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import { StreamClient } from '../platform/helpers/stream-client.js';
 import { waitFor } from '../broadcast/helpers.js';
 import { cleanEnv, startDaemonProcess, stopAllDaemons } from './helpers/daemon-process.js';
+import { isListening } from '../helpers/listening.js';
 
 let dir: string;
 let clients: StreamClient[];
@@ -50,7 +51,7 @@ describe('log events', () => {
     const client = await StreamClient.start({ gateway: String(ready.gateway), token: 'log-events-token-0123', channels: ['foo'] });
     clients.push(client);
     await client.channel('foo').opened;
-    await waitFor(() => existsSync(join(socketDir, 'webrtc_data_foo')), 'the channel socket', 30_000);
+    await waitFor(() => isListening(join(socketDir, 'webrtc_data_foo')), 'the channel socket', 30_000);
 
     const served = await connect('foo', servicePath, 'hello');
     expect(served.code).toBe(0);

@@ -14,6 +14,7 @@ import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import { StreamClient } from '../platform/helpers/stream-client.js';
 import { waitFor } from '../broadcast/helpers.js';
 import { cleanEnv, socketFilesUnder, startDaemonProcess, stopAllDaemons } from './helpers/daemon-process.js';
+import { isListening } from '../helpers/listening.js';
 
 const NOBODY = 65534;
 const SETPRIV = '/usr/bin/setpriv';
@@ -140,7 +141,7 @@ describe.each(cases)('serve with default paths: $name', ({ uid, setup }) => {
     const client = await StreamClient.start({ gateway, token: banner.token, channels: ['foo'] });
     clients.push(client);
     await client.channel('foo').opened;
-    await waitFor(() => existsSync(join(socketDir, 'webrtc_data_foo')), 'the channel socket', 30_000);
+    await waitFor(() => isListening(join(socketDir, 'webrtc_data_foo')), 'the channel socket', 30_000);
 
     // What the banner says to type next, as the same user with no flags, finds the daemon.
     const connect = await cliAs(uid, ['connect', 'foo'], env, 'typed in the terminal');

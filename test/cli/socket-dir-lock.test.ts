@@ -17,6 +17,7 @@ import { runCli } from '../helpers/cli.js';
 import { logEvent, startDaemon, type DaemonHandle } from '../helpers/daemon.js';
 import { cleanEnv, startDaemonProcess, type DaemonProcess } from './helpers/daemon-process.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
+import { isListening } from '../helpers/listening.js';
 
 const dirs: string[] = [];
 const daemons: DaemonHandle[] = [];
@@ -43,17 +44,17 @@ afterAll(() => {
 describe('two daemons on one socket directory', () => {
   it('refuses the second serve with the first one\'s pid, and the first keeps its app', async () => {
     const dir = tempDir();
-    const first = await startDaemon(dir, [], { command: 'serve', env: { ANBOX_OOB_TOKEN: 'test-token' } });
+    const first = await startDaemon(dir, [], { command: 'serve', env: { ANBOX_OOB_TOKEN: 'test-token-0123456789' } });
     daemons.push(first);
-    client = await connectWebClient({ gateway: String(logEvent(first, 'platform.started')?.gateway), token: 'test-token', channels: ['foo'] });
+    client = await connectWebClient({ gateway: String(logEvent(first, 'platform.started')?.gateway), token: 'test-token-0123456789', channels: ['foo'] });
     await client.opened;
-    await waitFor(() => existsSync(join(first.socketDir, 'webrtc_data_foo')), 'the channel socket');
+    await waitFor(() => isListening(join(first.socketDir, 'webrtc_data_foo')), 'the channel socket');
     const app: Socket = createConnection(join(first.socketDir, 'webrtc_data_foo'));
     await new Promise<void>((resolve, reject) => app.once('connect', resolve).once('error', reject));
 
     const second = await runCli(
       ['serve', '--socket-dir', first.socketDir, '--service-socket', join(dir, 'other.sock'), '--receivers-dir', join(dir, 'r2'), '--listen', '127.0.0.1:0', '--log-format', 'json'],
-      { env: { ANBOX_OOB_TOKEN: 'test-token' } },
+      { env: { ANBOX_OOB_TOKEN: 'test-token-0123456789' } },
     );
     expect(second.code).toBe(1);
     expect(second.stdout + second.stderr).toContain(`another anbox-oob daemon (pid ${first.pid}) already uses this socket directory`);

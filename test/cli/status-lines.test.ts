@@ -13,6 +13,7 @@ import { waitFor } from '../broadcast/helpers.js';
 import { runCli, spawnCli } from '../helpers/cli.js';
 import { logEvent, startDaemon, type DaemonHandle } from '../helpers/daemon.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
+import { isListening } from '../helpers/listening.js';
 
 const TOKEN = 'status-lines-token';
 let dir: string;
@@ -47,7 +48,7 @@ async function page(channels: string[]): Promise<WebClient> {
   const client = await connectWebClient({ gateway, token: TOKEN, channels });
   clients.push(client);
   await client.opened;
-  for (const name of channels) await waitFor(() => existsSync(join(daemon!.socketDir, `webrtc_data_${name}`)), `socket of ${name}`);
+  for (const name of channels) await waitFor(() => isListening(join(daemon!.socketDir, `webrtc_data_${name}`)), `socket of ${name}`);
   return client;
 }
 

@@ -17,6 +17,7 @@ import type { PlatformEvent } from '../../src/platform/platform.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import { launchChromium } from '../web/helpers/browser.js';
 import { channelSockets, PAGES_DIR, requireExecutable, Socat, startStaticServer, startTestPlatform, waitFor, type StaticServer, type TestPlatform } from './helpers.js';
+import { isListening } from '../helpers/listening.js';
 
 const TOKEN = 'e2e-chromium-token';
 /** Generous: a noisy 2-core machine runs Chromium, the platform and socat at once. */
@@ -111,7 +112,7 @@ async function waitForReceived(page: Page, name: string, length: number, timeout
 
 async function waitForSocket(name: string, timeoutMs = 15_000): Promise<string> {
   const path = socketPath(name);
-  await waitFor(() => existsSync(path), `${path} to exist`, timeoutMs, () => `sockets: ${channelSockets(socketDir).join(', ')}`);
+  await waitFor(() => isListening(path), `${path} to exist`, timeoutMs, () => `sockets: ${channelSockets(socketDir).join(', ')}`);
   return path;
 }
 

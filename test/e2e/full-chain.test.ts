@@ -37,6 +37,7 @@ import {
   type CliProcess,
 } from './full-chain-helpers.js';
 import { channelSockets, requireExecutable, waitFor } from './helpers.js';
+import { isListening } from '../helpers/listening.js';
 
 const SERIAL = 'emulator-5554';
 const STATUS_ACTION = 'com.canonical.anbox.BROADCAST_DATA_CHANNELS_STATUS';
@@ -122,7 +123,7 @@ describe('full chain: Chromium page → serve → channel foo → daemon → cli
     await page.getByTestId('state-foo').filter({ hasText: 'open' }).waitFor({ timeout: STEP_TIMEOUT_MS });
 
     const socketPath = join(serve.socketDir, 'webrtc_data_foo');
-    await waitFor(() => existsSync(socketPath), `${socketPath} to exist`, STEP_TIMEOUT_MS, serveTail);
+    await waitFor(() => isListening(socketPath), `${socketPath} to exist`, STEP_TIMEOUT_MS, serveTail);
     expect(channelSockets(serve.socketDir)).toEqual(['foo']);
 
     // The device: exactly one `am broadcast` for foo, word for word, to the configured serial.

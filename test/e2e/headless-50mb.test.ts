@@ -23,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectWebClient, type WebClient, type WebClientCloseInfo } from '../../src/headless-client/web-client.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import { startTestPlatform, waitFor, type TestPlatform } from './helpers.js';
+import { isListening } from '../helpers/listening.js';
 
 const TOKEN = 'e2e-bulk-token';
 const MiB = 1024 * 1024;
@@ -60,7 +61,7 @@ describe('the headless client against the real platform', () => {
     const channel = client.channel('bulk');
 
     const path = join(socketDir, 'webrtc_data_bulk');
-    await waitFor(() => existsSync(path), `${path} to exist`);
+    await waitFor(() => isListening(path), `${path} to exist`);
     const socket = createConnection(path);
     app = socket;
     await new Promise<void>((resolve, reject) => {

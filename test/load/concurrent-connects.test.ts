@@ -30,6 +30,7 @@ import { Status } from '../../src/parcel/status.js';
 import { openFdCount, startDaemon, type DaemonHandle } from '../helpers/daemon.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import { openFileLimit, roundTrip, settledFdCount, size, SOAK, stableFdCount, startLeanChannel, waitFor, type LeanChannel } from './helpers.js';
+import { isListening } from '../helpers/listening.js';
 
 const REQUESTS = 1000;
 const TIMEOUT_MS = size(240_000, 600_000);
@@ -171,7 +172,7 @@ describe(`${REQUESTS} concurrent connect requests (${SOAK ? 'soak' : 'short'})`,
       cleanups.push(() => client.close({ flushTimeoutMs: 0 }));
       await client.opened;
       const path = join(daemon.socketDir, 'webrtc_data_contended');
-      await waitFor(() => existsSync(path), `${path} to exist`, 30_000);
+      await waitFor(() => isListening(path), `${path} to exist`, 30_000);
       const connectedEvents = () => daemon.logLines().filter((line) => line.event === 'channel.app_connected' && line.channel === 'contended').length;
 
       const daemonBefore = await stableFdCount(daemon.pid);

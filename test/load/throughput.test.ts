@@ -26,6 +26,7 @@ import { startDaemon, type DaemonHandle } from '../helpers/daemon.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import { drained } from '../helpers/drained.js';
 import { MB, MiB, SOAK, size, waitFor } from './helpers.js';
+import { isListening } from '../helpers/listening.js';
 
 const TOKEN = 'load-throughput-token';
 const CHANNELS = ['load0', 'load1', 'load2', 'load3', 'load4'];
@@ -82,7 +83,7 @@ describe(`5 channels, full duplex (${SOAK ? 'soak' : 'short'}: ${(TOTAL / MB).to
     const appState = CHANNELS.map(() => ({ closed: false, error: undefined as Error | undefined }));
     for (const [i, name] of CHANNELS.entries()) {
       const path = join(daemon!.socketDir, `webrtc_data_${name}`);
-      await waitFor(() => existsSync(path), `${path} to exist`, 30_000);
+      await waitFor(() => isListening(path), `${path} to exist`, 30_000);
       const app = await proxy.connect(name);
       apps.push(app);
       app.on('error', (error) => (appState[i]!.error = error));

@@ -12,6 +12,7 @@ import { runCli, spawnCli } from '../helpers/cli.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import { connectApp, waitFor } from './helpers/harness.js';
 import { StreamClient } from './helpers/stream-client.js';
+import { isListening } from '../helpers/listening.js';
 
 interface Running {
   child: ChildProcess;
@@ -98,7 +99,7 @@ describe('anbox-oob platform', () => {
     clients.push(client);
     await client.channel('foo').opened;
     const path = join(socketDir, 'webrtc_data_foo');
-    await waitFor(() => existsSync(path), 'the channel socket');
+    await waitFor(() => isListening(path), 'the channel socket');
     const app = await connectApp(path);
     client.channel('foo').send('through the CLI');
     await app.until((d) => d.toString() === 'through the CLI', 'data');
@@ -163,7 +164,7 @@ describe('anbox-oob serve', () => {
     const client = await StreamClient.start({ gateway: String(ready.gateway), token: 'serve-token-0123456789', channels: ['foo'] });
     clients.push(client);
     await client.channel('foo').opened;
-    await waitFor(() => existsSync(join(socketDir, 'webrtc_data_foo')), 'the channel socket');
+    await waitFor(() => isListening(join(socketDir, 'webrtc_data_foo')), 'the channel socket');
     const connect = spawnCli(['connect', 'foo', '--service-socket', servicePath], { stdio: ['pipe', 'pipe', 'pipe'] });
     let fromConnect = '';
     connect.stdout?.on('data', (c: Buffer) => (fromConnect += c.toString()));

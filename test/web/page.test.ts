@@ -15,6 +15,7 @@ import { readUntil } from '../helpers/echo-platform.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 import { launchChromium } from './helpers/browser.js';
+import { isListening } from '../helpers/listening.js';
 
 /** What this test needs from src/platform/platform.ts. */
 interface PlatformHandle {
@@ -95,7 +96,7 @@ describe('the served page in Chromium, against the platform', () => {
     await page.getByTestId('state-foo').filter({ hasText: 'open' }).waitFor({ timeout: 20_000 });
 
     const socketPath = join(socketDir, 'webrtc_data_foo');
-    await waitFor(() => existsSync(socketPath), `${socketPath} to exist`);
+    await waitFor(() => isListening(socketPath), `${socketPath} to exist`);
     const socket = createConnection(socketPath);
     sockets.push(socket);
     await new Promise<void>((resolve, reject) => {
