@@ -133,6 +133,29 @@ class RawConnection {
   }
 }
 
+/** A channel whose listen backlog is full: a connect to it keeps the daemon busy through its retries. */
+function busyChannel(name: string): { close(): void; accept(): void } {
+  const listener = native.listenUnix(join(daemon.socketDir, `webrtc_data_${name}`), 0);
+  expect(listener).toBeGreaterThanOrEqual(0);
+  const fillers: number[] = [];
+  for (let i = 0; i < 64; i++) {
+    const fd = native.connectUnix(join(daemon.socketDir, `webrtc_data_${name}`));
+    if (fd === -11) break;
+    expect(fd).toBeGreaterThanOrEqual(0);
+    fillers.push(fd);
+  }
+  expect(native.connectUnix(join(daemon.socketDir, `webrtc_data_${name}`))).toBe(-11);
+  return {
+    accept() {
+      for (let fd = native.accept(listener); fd >= 0; fd = native.accept(listener)) native.close(fd);
+    },
+    close() {
+      fillers.splice(0).forEach((fd) => native.close(fd));
+      native.close(listener);
+    },
+  };
+}
+
 async function transact(f: FrameFields): Promise<ReplyMessage> {
   const connection = new RawConnection();
   try {
@@ -169,17 +192,19 @@ describe('ids', () => {
 
 describe('descriptors sent to the daemon', () => {
   it('refuse the transaction whose frame holds the last byte of the read they came with, not an earlier one', async () => {
+    const busy = busyChannel('stuck');
     const connection = new RawConnection();
     const passenger = native.connectUnix(channel.path);
-    // 1 (a connect: the daemon is busy with it while the rest arrives) and 2 without descriptors,
-    // then 3 with one, then 4 without.
-    connection.send(Buffer.concat([frame({ id: 1, code: 1, data: connectData('foo') }), frame({ id: 2, code: PING })]));
+    // 1 (a connect to a full backlog: the daemon retries it for a while, and reads on meanwhile)
+    // and 2 without descriptors, then 3 with one, then 4 without.
+    connection.send(Buffer.concat([frame({ id: 1, code: 1, data: connectData('stuck') }), frame({ id: 2, code: PING })]));
     connection.send(frame({ id: 3, code: PING }), [passenger]);
     connection.send(frame({ id: 4, code: PING }));
     native.close(passenger);
     const replies = await connection.replyCount(4);
+    busy.close();
     expect(replies.map((r) => [r.id, r.errorCode])).toEqual([
-      [1, ''],
+      [1, 'CHANNEL_BUSY'],
       [2, ''],
       [3, 'DESCRIPTORS_NOT_ACCEPTED'],
       [4, ''],
@@ -287,25 +312,14 @@ describe('Parcel leniency and String16 errors', () => {
 
 describe('CHANNEL_BUSY', () => {
   it('is the answer once the channel backlog stays full through the retries; the next connect after room is made succeeds', async () => {
-    const path = join(daemon.socketDir, 'webrtc_data_busy');
-    const listener = native.listenUnix(path, 0);
-    expect(listener).toBeGreaterThanOrEqual(0);
-    const fillers: number[] = [];
+    const busy = busyChannel('busy');
     try {
-      for (let i = 0; i < 64; i++) {
-        const fd = native.connectUnix(path);
-        if (fd === -11) break;
-        expect(fd).toBeGreaterThanOrEqual(0);
-        fillers.push(fd);
-      }
-      expect(native.connectUnix(path)).toBe(-11);
       expect(await transact({ id: 1, code: 1, data: connectData('busy') })).toMatchObject({ errorCode: 'CHANNEL_BUSY', status: Status.WOULD_BLOCK });
-      for (let fd = native.accept(listener); fd >= 0; fd = native.accept(listener)) native.close(fd);
+      busy.accept();
       const ok = await transact({ id: 2, code: 1, data: connectData('busy') });
       expect(ok).toMatchObject({ status: 0, fdCount: 1 });
     } finally {
-      fillers.forEach((fd) => native.close(fd));
-      native.close(listener);
+      busy.close();
     }
   });
 });
