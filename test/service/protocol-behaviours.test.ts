@@ -11,6 +11,7 @@ import { Status } from '../../src/parcel/status.js';
 import { DATA_PROXY_DESCRIPTOR, DATA_PROXY_SERVICE_NAME } from '../../src/service/data-proxy-service.js';
 import { SERVICE_MANAGER_DESCRIPTOR } from '../../src/service/service-manager.js';
 import { decodeStatusReply, encodeStatusRequest, STATUS_DESCRIPTOR, STATUS_SERVICE_NAME } from '../../src/service/status-service.js';
+import { bindDatagramSocket, closeDatagramSocket, createDatagramSocket } from '../../src/broadcast/local/unix-dgram.js';
 import { ParcelReader } from '../../src/parcel/parcel-reader.js';
 import { decodeFrame, encodeTransaction, ReplyMode, type ReplyMessage } from '../../src/wire/envelope.js';
 import { encodeFrame, FrameDecoder } from '../../src/wire/framing.js';
@@ -287,6 +288,13 @@ describe('channel entries that are not channels', () => {
     expect(deaf).toBeGreaterThanOrEqual(0);
     native.close(deaf); // the file stays, nobody listens
     expect(await transact({ id: 2, code: 1, data: connectData('deaf') })).toMatchObject({ errorCode: 'CHANNEL_REFUSED', status: Status.DEAD_OBJECT });
+    const datagram = createDatagramSocket();
+    await bindDatagramSocket(datagram, join(daemon.socketDir, 'webrtc_data_dgram'));
+    try {
+      expect(await transact({ id: 3, code: 1, data: connectData('dgram') })).toMatchObject({ errorCode: 'CHANNEL_NOT_A_STREAM_SOCKET', status: Status.BAD_TYPE });
+    } finally {
+      closeDatagramSocket(datagram);
+    }
   });
 });
 
