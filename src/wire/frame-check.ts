@@ -81,7 +81,7 @@ export function checkFrameBody(body: Uint8Array): void {
       if (shape === 'varint' && innerType !== WIRE_VARINT) throw wrongType(innerName, innerType, 'varint', innerAt);
       if (shape === 'packable') {
         if (innerType === WIRE_LEN) {
-          for (let at = innerStart; at < innerEnd; ) at = skipVarint(body, at, innerEnd, `${innerName} (packed)`);
+          for (let at = innerStart; at < innerEnd; ) at = skipVarint(body, at, innerEnd, innerName, -1, 'packed element');
         } else if (innerType !== WIRE_VARINT) {
           throw wrongType(innerName, innerType, 'varint or packed (length-delimited)', innerAt);
         }
@@ -97,7 +97,7 @@ function walk(body: Uint8Array, start: number, end: number, message: string, vis
   let at = start;
   while (at < end) {
     const keyAt = at;
-    const [key, afterKey] = readVarint(body, at, end, `${message} field key`);
+    const [key, afterKey] = readVarint(body, at, end, message, -1, 'field key');
     const field = Math.floor(key / 8);
     const wireType = key % 8;
     if (field < 1 || field > 0x1fffffff) throw malformed(`${message} has a key with field number ${field} at offset ${keyAt}; field numbers are 1 to 536870911`);
@@ -105,7 +105,7 @@ function walk(body: Uint8Array, start: number, end: number, message: string, vis
     let valueEnd: number;
     switch (wireType) {
       case WIRE_VARINT:
-        valueEnd = skipVarint(body, afterKey, end, `${message} field ${field}`);
+        valueEnd = skipVarint(body, afterKey, end, message, field, 'value');
         break;
       case WIRE_FIXED64:
       case WIRE_FIXED32:
@@ -113,7 +113,7 @@ function walk(body: Uint8Array, start: number, end: number, message: string, vis
         if (valueEnd > end) throw malformed(`${message} field ${field} at offset ${keyAt}: its ${WIRE_TYPE_NAMES[wireType]} value runs past the end of the ${message}`);
         break;
       case WIRE_LEN: {
-        const [length, afterLength] = readVarint(body, afterKey, end, `${message} field ${field} length`);
+        const [length, afterLength] = readVarint(body, afterKey, end, message, field, 'length');
         if (length > end - afterLength) {
           throw malformed(`${message} field ${field} at offset ${keyAt} announces ${length} bytes but only ${end - afterLength} remain in the ${message}`);
         }
@@ -132,22 +132,31 @@ function walk(body: Uint8Array, start: number, end: number, message: string, vis
 /**
  * Reads a varint of at most 10 bytes as a number (exact up to 2^53; beyond that it is only
  * compared with byte counts, which it exceeds either way). Returns [value, offset after it].
+ * `message`, `field` (-1: none) and `part` name it in an error; no string is built otherwise.
  */
-function readVarint(body: Uint8Array, at: number, end: number, what: string): [number, number] {
+function readVarint(body: Uint8Array, at: number, end: number, message: string, field: number, part: string): [number, number] {
   let value = 0;
   let scale = 1;
   for (let i = 0; i < MAX_VARINT_BYTES; i++) {
-    if (at + i >= end) throw malformed(`${what} at offset ${at}: the varint runs past the end of its message`);
+    if (at + i >= end) throw malformed(`${where(message, field, part)} at offset ${at}: the varint runs past the end of its message`);
     const byte = body[at + i]!;
     value += (byte & 0x7f) * scale;
     scale *= 128;
     if (byte < 0x80) return [value, at + i + 1];
   }
-  throw malformed(`${what} at offset ${at}: a varint longer than ${MAX_VARINT_BYTES} bytes`);
+  throw malformed(`${where(message, field, part)} at offset ${at}: a varint longer than ${MAX_VARINT_BYTES} bytes`);
 }
 
-function skipVarint(body: Uint8Array, at: number, end: number, what: string): number {
-  return readVarint(body, at, end, what)[1];
+function skipVarint(body: Uint8Array, at: number, end: number, message: string, field: number, part: string): number {
+  for (let i = 0; i < MAX_VARINT_BYTES; i++) {
+    if (at + i >= end) return readVarint(body, at, end, message, field, part)[1]; // throws, naming it
+    if (body[at + i]! < 0x80) return at + i + 1;
+  }
+  return readVarint(body, at, end, message, field, part)[1]; // throws: too long
+}
+
+function where(message: string, field: number, part: string): string {
+  return field < 0 ? `${message} ${part}` : `${message} field ${field} ${part}`;
 }
 
 function wrongType(name: string, wireType: number, expected: string, at: number): WireError {
