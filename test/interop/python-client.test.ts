@@ -269,12 +269,14 @@ describe('Python client written from docs/protocol.md', () => {
   });
 
   it('listServices answers the same with and without its int32 argument, manager included', async () => {
-    const expected = ['manager', 'org.anbox.oob.IEmulatorStatus', 'org.anbox.webrtc.IDataProxyService'];
-    for (const args of [['services'], ['services', '--without-argument']]) {
-      const r = await runPy(args);
-      expect(r.code, describeRun(r)).toBe(0);
-      expect(r.json).toEqual({ ok: true, names: expected });
-    }
+    const withArgument = await runPy(['services']);
+    expect(withArgument.code, describeRun(withArgument)).toBe(0);
+    const names = withArgument.json.names as string[];
+    expect(names).toEqual(expect.arrayContaining(['manager', 'org.anbox.oob.IEmulatorStatus', 'org.anbox.webrtc.IDataProxyService']));
+    expect(names).toEqual([...names].sort());
+    const without = await runPy(['services', '--without-argument']);
+    expect(without.code, describeRun(without)).toBe(0);
+    expect(without.json).toEqual({ ok: true, names });
   });
 
   it('STREAM_NOT_SUPPORTED and UNKNOWN_REPLY_MODE both close the connection after their reply', async () => {
