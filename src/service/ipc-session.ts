@@ -38,6 +38,9 @@ export interface IpcSessionDeps {
  * unread for frameTimeoutMs condemns the connection. A condemned connection (see condemn()) never
  * reads again and is closed within CONDEMNED_CLOSE_MS.
  */
+/** Reads with descriptors remembered at once, at most (see IpcSession.descriptorMarks). */
+const MAX_DESCRIPTOR_MARKS = 64;
+
 export class IpcSession {
   private readonly connection: FdConnection;
   private readonly decoder: FrameDecoder;
@@ -52,7 +55,14 @@ export class IpcSession {
   /** Bytes this session has reported to the budget. */
   private accountedBytes = 0;
   private readonly wake = () => this.pump();
-  private descriptorsReceived = 0;
+  /**
+   * Stream offsets (bytes received before it, plus one) of the last byte of each read that brought
+   * descriptors, oldest first. The kernel ends a read with the message that carried them, so that
+   * byte was sent with them: the frame holding it is the transaction refused. Bounded: past
+   * MAX_DESCRIPTOR_MARKS the newest replaces the last (one refusal still follows).
+   */
+  private readonly descriptorMarks: number[] = [];
+  private bytesReceived = 0;
   private idle: Promise<void> = Promise.resolve();
   private markIdle: () => void = () => {};
 
@@ -132,8 +142,11 @@ export class IpcSession {
     if (fds.length > 0) {
       // Clients cannot pass descriptors; close them at once and refuse the transaction they came with.
       for (const fd of fds) native.close(fd);
-      this.descriptorsReceived += fds.length;
+      const mark = this.bytesReceived + bytes.length;
+      if (this.descriptorMarks.length < MAX_DESCRIPTOR_MARKS) this.descriptorMarks.push(mark);
+      else this.descriptorMarks[this.descriptorMarks.length - 1] = mark;
     }
+    this.bytesReceived += bytes.length;
     // A read already in hand when the connection was condemned is dropped, not buffered.
     if (this.condemned) return;
     // A new frame starts: its own frameTimeoutMs starts now, whatever an earlier stall armed.
@@ -158,11 +171,12 @@ export class IpcSession {
         return;
       }
       if (body === null) break;
+      const strayDescriptors = this.takeDescriptorMarks(this.bytesReceived - this.decoder.bufferedBytes);
       clearTimeout(this.stallTimer);
       this.stallTimer = undefined;
       this.busy = true;
       this.idle = new Promise((resolve) => (this.markIdle = resolve));
-      void this.handleFrame(body).finally(() => {
+      void this.handleFrame(body, strayDescriptors).finally(() => {
         this.busy = false;
         this.markIdle();
         this.pump();
@@ -227,7 +241,15 @@ export class IpcSession {
     }, this.deps.frameTimeoutMs);
   }
 
-  private async handleFrame(body: Buffer): Promise<void> {
+  /** Whether descriptors came with a byte of the frame that ends at `frameEnd` (marks up to it are used up). */
+  private takeDescriptorMarks(frameEnd: number): boolean {
+    let taken = 0;
+    while (taken < this.descriptorMarks.length && this.descriptorMarks[taken]! <= frameEnd) taken++;
+    this.descriptorMarks.splice(0, taken);
+    return taken > 0;
+  }
+
+  private async handleFrame(body: Buffer, strayDescriptors: boolean): Promise<void> {
     let transaction: TransactionMessage;
     try {
       const frame = decodeFrame(body);
@@ -243,8 +265,7 @@ export class IpcSession {
     const fields = { service: transaction.service, code: transaction.code, id: transaction.id };
     let result: ServiceResult;
     try {
-      if (this.descriptorsReceived > 0) {
-        this.descriptorsReceived = 0;
+      if (strayDescriptors) {
         throw new ServiceError('DESCRIPTORS_NOT_ACCEPTED', 'descriptors sent to the daemon are closed unread; send plain Parcel data');
       }
       result = await this.deps.dispatcher.dispatch(transaction, this.peer);
@@ -255,10 +276,11 @@ export class IpcSession {
       if (replyError.internal) this.logPeer('error', { ...logFields, err: error }, 'transaction failed');
       else this.logPeer('info', logFields, 'transaction refused');
       if (!(transaction.flags & FLAG_ONEWAY)) this.sendError(transaction.id, error);
-      // Whatever the client sent behind a stream-mode connect was meant for the channel, not
-      // frames to execute; a uid that may not transact gets one answer, not a session: hang up.
-      // (addService's PERMISSION_DENIED to an allowed peer is an ordinary refusal.)
-      if (transaction.replyMode === ReplyMode.STREAM || !this.deps.dispatcher.isAllowed(this.peer)) this.condemn();
+      // Whatever the client sent behind a stream-mode connect (or a mode this daemon does not know)
+      // was perhaps meant for the channel, not frames to execute; a uid that may not transact gets
+      // one answer, not a session: hang up. (addService's PERMISSION_DENIED to an allowed peer is
+      // an ordinary refusal.)
+      if (transaction.replyMode !== ReplyMode.DESCRIPTOR || !this.deps.dispatcher.isAllowed(this.peer)) this.condemn();
       return;
     }
     this.deps.onTransaction('served');

@@ -20,7 +20,9 @@ export const SERVICE_MANAGER_TRANSACTIONS = {
  * The service-manager role on the daemon's socket, for `service check` / `service list` look-alikes.
  * Replies use AIDL's layout (int32 exception code 0, then the value). A binder object cannot
  * cross this socket, so getService/checkService return the service's interface descriptor as a
- * String16, or a null String16 (-1) when there is no such service.
+ * String16, or a null String16 (-1) when there is no such service. As Android 11+'s
+ * servicemanager registers itself as "manager", getService("manager") answers its own descriptor
+ * and listServices lists it.
  */
 export class ServiceManager implements BinderService {
   readonly name = SERVICE_MANAGER_NAME;
@@ -40,20 +42,27 @@ export class ServiceManager implements BinderService {
         data.enforceInterface(SERVICE_MANAGER_DESCRIPTOR);
         const name = data.readString16();
         if (name === null) throw new ServiceError('NULL_ARGUMENT', 'checkService needs a service name; got a null String16');
-        const service = name === SERVICE_MANAGER_NAME ? undefined : this.dispatcher.lookup(name);
+        const service = name === SERVICE_MANAGER_NAME ? this : this.dispatcher.lookup(name);
         reply.writeInt32(0).writeString16(service ? service.descriptor : null);
         break;
       }
       case SERVICE_MANAGER_TRANSACTIONS.listServices:
-        // The dump-priority argument (int32) filters nothing here: every service is listed.
+        // The dump-priority argument (int32, Android 9+) filters nothing here: every service is
+        // listed. It is not read, so the argument-less call of Android 8 and earlier works too.
         data.enforceInterface(SERVICE_MANAGER_DESCRIPTOR);
-        reply.writeInt32(0).writeString16Array(this.dispatcher.serviceNames().filter((n) => n !== SERVICE_MANAGER_NAME));
+        reply.writeInt32(0).writeString16Array([SERVICE_MANAGER_NAME, ...this.dispatcher.serviceNames()].filter(unique).sort());
         break;
       case SERVICE_MANAGER_TRANSACTIONS.addService:
+        // Token first, as every code of an AIDL stub; the arguments (name, binder, ...) are not read.
+        data.enforceInterface(SERVICE_MANAGER_DESCRIPTOR);
         throw new ServiceError('PERMISSION_DENIED', 'addService is not available: this daemon serves a fixed set of services');
       default:
         throw unknownTransaction(this, code, 'getService = 1, checkService = 2, listServices = 4');
     }
     return { data: reply.toBuffer(), objectOffsets: [], fds: [] };
   }
+}
+
+function unique<T>(value: T, index: number, all: T[]): boolean {
+  return all.indexOf(value) === index;
 }

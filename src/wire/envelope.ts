@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { packageRoot } from '../config/package-root.js';
+import { checkFrameBody } from './frame-check.js';
 import { WireError } from './wire-error.js';
 
 export const ReplyMode = { DESCRIPTOR: 0, STREAM: 1 } as const;
@@ -44,6 +45,7 @@ export function encodeReply(reply: ReplyMessage): Uint8Array {
 
 /** Decodes a Frame body. Peer mistakes become WireError MALFORMED_FRAME / EMPTY_FRAME. */
 export function decodeFrame(body: Uint8Array): DecodedFrame {
+  checkFrameBody(body);
   let frame: DecodedFrameMessage;
   try {
     frame = FrameType.decode(body) as unknown as DecodedFrameMessage;

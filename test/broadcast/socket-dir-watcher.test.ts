@@ -2,6 +2,7 @@ import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { bindDatagramSocket, closeDatagramSocket, createDatagramSocket } from '../../src/broadcast/local/unix-dgram.js';
 import { SOCKET_DIR_WATCHER_DEFAULTS, SocketDirWatcher } from '../../src/broadcast/socket-dir-watcher.js';
 import { startFakeChannel, type FakeChannel } from '../helpers/echo-platform.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
@@ -11,6 +12,7 @@ let root: string;
 let dir: string;
 const watchers: SocketDirWatcher[] = [];
 const channels: FakeChannel[] = [];
+let cleanupDatagram: (() => void) | undefined;
 
 beforeEach(() => {
   root = makeTempDir('aoob-w-');
@@ -22,6 +24,8 @@ afterEach(async () => {
   for (const watcher of watchers.splice(0)) watcher.close();
   await killAllSocat();
   for (const channel of channels.splice(0)) await channel.close().catch(() => undefined);
+  cleanupDatagram?.();
+  cleanupDatagram = undefined;
   removeTempDir(root);
 });
 
@@ -82,7 +86,7 @@ describe('SocketDirWatcher', () => {
     expect(watcher.scans).toBeGreaterThan(scansBefore);
   });
 
-  it('ignores regular files, directories, symlinks, dead socket files, bound-only sockets and invalid names', async () => {
+  it('ignores regular files, directories, symlinks, dead socket files, bound-only and datagram sockets, and invalid names', async () => {
     writeFileSync(join(dir, 'webrtc_data_file'), 'not a socket');
     mkdirSync(join(dir, 'webrtc_data_dir'));
     await makeDeadSocketFile(join(dir, 'webrtc_data_dead'));
@@ -94,6 +98,10 @@ describe('SocketDirWatcher', () => {
       await new Promise<void>((resolve) => server.listen(join(dir, file), () => resolve()));
       channels.push({ server, path: join(dir, file), connections: [], close: () => new Promise((r) => server.close(() => r())) });
     }
+    // A bound datagram socket is a socket file, but nobody listens on it as a stream: not a channel.
+    const datagram = createDatagramSocket();
+    await bindDatagramSocket(datagram, join(dir, 'webrtc_data_dgram'));
+    cleanupDatagram = () => closeDatagramSocket(datagram);
     const { watcher, events } = makeWatcher();
     await watcher.start();
     expect(events).toEqual(['+live']);

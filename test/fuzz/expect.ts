@@ -58,7 +58,8 @@ export function simulate(bytes: Buffer): Simulation {
       continue;
     }
     const t = decoded.transaction;
-    const stream = t.replyMode === ReplyMode.STREAM;
+    // Stream mode, or a mode the daemon does not know (refused, then it hangs up like a refused stream connect).
+    const stream = t.replyMode !== ReplyMode.DESCRIPTOR;
     if (stream) {
       // A oneway stream transaction may be refused (no reply, hang-up) or served (no reply, stays open).
       if (!(t.flags & FLAG_ONEWAY)) replies.push({ id: t.id, stream, frame });

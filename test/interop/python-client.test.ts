@@ -258,6 +258,38 @@ describe('Python client written from docs/protocol.md', () => {
     expect(r.json).toMatchObject({ ok: true, descriptor: 'android.os.IServiceManager' });
   });
 
+  it('getService("manager") is the manager itself; a descriptor is not a service name', async () => {
+    const self = await runPy(['get-service', 'manager']);
+    expect(self.code, describeRun(self)).toBe(0);
+    expect(self.json).toMatchObject({ ok: true, descriptor: 'android.os.IServiceManager' });
+    const status = await runPy(['get-service', 'org.anbox.oob.IEmulatorStatus']);
+    expect(status.json).toMatchObject({ ok: true, descriptor: 'org.anbox.oob.IEmulatorStatus@1.0' });
+    const descriptor = await runPy(['get-service', 'org.anbox.oob.IEmulatorStatus@1.0']);
+    expect(descriptor.json).toMatchObject({ ok: true, descriptor: null });
+  });
+
+  it('listServices answers the same with and without its int32 argument, manager included', async () => {
+    const withArgument = await runPy(['services']);
+    expect(withArgument.code, describeRun(withArgument)).toBe(0);
+    const names = withArgument.json.names as string[];
+    expect(names).toEqual(expect.arrayContaining(['manager', 'org.anbox.oob.IEmulatorStatus', 'org.anbox.webrtc.IDataProxyService']));
+    expect(names).toEqual([...names].sort());
+    const without = await runPy(['services', '--without-argument']);
+    expect(without.code, describeRun(without)).toBe(0);
+    expect(without.json).toEqual({ ok: true, names });
+  });
+
+  it('STREAM_NOT_SUPPORTED and UNKNOWN_REPLY_MODE both close the connection after their reply', async () => {
+    for (const [mode, errorCode, status] of [
+      [1, 'STREAM_NOT_SUPPORTED', -38],
+      [3, 'UNKNOWN_REPLY_MODE', -22],
+    ] as const) {
+      const r = await runPy(['reply-mode', String(mode)]);
+      expect(r.code, describeRun(r)).toBe(0);
+      expect(r.json).toMatchObject({ ok: true, reply_id: 1, error_code: errorCode, status, closed: true });
+    }
+  });
+
   it('an unknown service is UNKNOWN_SERVICE / NAME_NOT_FOUND', async () => {
     const r = await runPy(['ping', '--service', 'no.such.Service']);
     expect(r.code, describeRun(r)).toBe(3);

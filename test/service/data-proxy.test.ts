@@ -222,7 +222,7 @@ describe('refusals say what happened and the daemon keeps serving', () => {
   });
 
   it('the service manager checks and lists services', async () => {
-    expect(await client.listServices()).toEqual(['org.anbox.oob.IEmulatorStatus', 'org.anbox.platform.IPlatformAPI', DATA_PROXY_SERVICE_NAME]);
+    expect(await client.listServices()).toEqual(['manager', 'org.anbox.oob.IEmulatorStatus', 'org.anbox.platform.IPlatformAPI', DATA_PROXY_SERVICE_NAME]);
     expect(await client.checkService(DATA_PROXY_SERVICE_NAME)).toBe(DATA_PROXY_DESCRIPTOR);
     expect(await client.checkService('com.example.Nothing')).toBeNull();
     expect(await client.interfaceDescriptor('manager')).toBe('android.os.IServiceManager');

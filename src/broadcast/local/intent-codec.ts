@@ -5,7 +5,7 @@ import { CHANNEL_STATUS_ACTION, type ChannelBroadcast, type ChannelEvent } from 
 
 /**
  * The largest datagram a receiver is guaranteed to read whole: unix-dgram (and the Python example
- * in docs/protocol.md) read into a 65536-byte buffer and would silently truncate a longer one.
+ * in docs/broadcasts.md) read into a 65536-byte buffer and would silently truncate a longer one.
  */
 export const MAX_INTENT_BYTES = 65536;
 

@@ -59,7 +59,7 @@ interface SendOutcome {
 
 /**
  * The 'local' sink: every broadcast goes, as one datagram holding an encoded ChannelStatusIntent,
- * to every Unix datagram socket in the receivers directory (docs/protocol.md).
+ * to every Unix datagram socket in the receivers directory (docs/broadcasts.md).
  *
  * - The directory is listed on every delivery; entries that are not sockets are skipped.
  * - A socket nobody is bound to any more (ECONNREFUSED: its process exited without unlinking it)

@@ -46,7 +46,7 @@ const NAME_ATTEMPTS = 5;
 
 /**
  * Binds a Unix datagram socket in the receivers directory and calls onBroadcast for every intent
- * the daemon sends there (docs/protocol.md). Empty datagrams are ignored. The socket keeps the
+ * the daemon sends there (docs/broadcasts.md). Empty datagrams are ignored. The socket keeps the
  * process alive until close().
  */
 export async function listenForBroadcasts(options: ListenForBroadcastsOptions): Promise<BroadcastListener> {

@@ -33,11 +33,11 @@ export async function collectingReceiver(dir: string, name?: string): Promise<Co
   return { listener, received, errors };
 }
 
-/** The Python receiver of docs/protocol.md, extracted from the document so that both stay the same. */
+/** The Python receiver of docs/broadcasts.md, extracted from the document so that both stay the same. */
 export function docsPythonReceiver(targetDir: string): string {
-  const doc = readFileSync(join(REPO_ROOT, 'docs', 'protocol.md'), 'utf8');
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'broadcasts.md'), 'utf8');
   const match = /```python\n([\s\S]*?)```/.exec(doc);
-  if (!match) throw new Error('docs/protocol.md has no python block');
+  if (!match) throw new Error('docs/broadcasts.md has no python block');
   const file = join(targetDir, 'receiver.py');
   writeFileSync(file, match[1]!);
   return file;

@@ -10,7 +10,7 @@ import {
 import { CHANNEL_STATUS_ACTION, type ChannelBroadcast } from '../../../src/broadcast/types.js';
 import { REPO_ROOT } from '../../helpers/cli.js';
 
-/** The annotated example of docs/protocol.md, byte for byte. */
+/** The annotated example of docs/broadcasts.md, byte for byte. */
 const DOC_EXAMPLE = [
   '0a 32',
   '63 6f 6d 2e 63 61 6e 6f 6e 69 63 61 6c 2e 61 6e 62 6f 78 2e 42 52 4f 41 44 43 41 53 54 5f',
@@ -44,8 +44,8 @@ describe('ChannelStatusIntent codec', () => {
     expect(decodeChannelStatusIntent(hex(DOC_EXAMPLE))).toEqual({ ...broadcast, action: CHANNEL_STATUS_ACTION });
   });
 
-  it('the example in docs/protocol.md is the one tested here', () => {
-    const doc = readFileSync(join(REPO_ROOT, 'docs', 'protocol.md'), 'utf8');
+  it('the example in docs/broadcasts.md is the one tested here', () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'broadcasts.md'), 'utf8');
     for (const line of ['0a 32', '12 07 63 72 65 61 74 65 64', '1a 03 66 6f 6f', '20 01', '28 80 d0 95 ff bc 31']) expect(doc).toContain(line);
     expect(doc).toContain('as the 75 bytes of its datagram');
   });

@@ -170,6 +170,18 @@ describe('LocalReceiversSink', () => {
     expect(after).toMatchObject({ ok: true, detail: '2 receivers; 1 delivered; 1 gone (removed); 0 busy' });
   });
 
+  it('a receiver that never reads gets exactly net.unix.max_dgram_qlen + 1 datagrams before it is busy (docs/broadcasts.md)', async () => {
+    // Linux lets a datagram in while the queue holds no more than max_dgram_qlen (the check is ">"),
+    // so the queue's real depth is one more. Beyond ~200 the sender's buffer is the bound instead.
+    expect(QUEUE_LENGTH).toBeLessThan(200);
+    mkdirSync(dir, { mode: 0o700 });
+    const stuck = await startStuckReceivers(dir, 1, 'depth');
+    cleanups.push(() => stuck.kill());
+    const delivered: number[] = [];
+    for (let seq = 1; seq <= QUEUE_LENGTH + 5; seq++) delivered.push((await sink.deliver(broadcast(seq))).counts.delivered);
+    expect(delivered).toEqual(Array.from({ length: QUEUE_LENGTH + 5 }, (_, i) => (i <= QUEUE_LENGTH ? 1 : 0)));
+  });
+
   it('logs a receiver when it becomes busy (once, not per broadcast) and when it is removed', async () => {
     const lines: Record<string, unknown>[] = [];
     const stream = new Writable({

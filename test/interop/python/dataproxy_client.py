@@ -751,6 +751,41 @@ class ServiceConnection:
             raise ReplyError(received.reply)
         return ParcelReader(received.reply.data).read_string16()
 
+    # -- the service manager (section 5): AIDL replies, int32 exception code 0 then the value
+    def _manager_call(self, code: int, write_args) -> ParcelReader:
+        parcel = write_args(ParcelWriter().write_interface_token(MANAGER_DESCRIPTOR)).bytes()
+        received = self.transact(MANAGER_SERVICE, code, parcel)
+        if not received.reply.ok:
+            raise ReplyError(received.reply)
+        reader = ParcelReader(received.reply.data)
+        exception = reader.read_int32()
+        if exception != 0:
+            raise ProtocolError(f'the service manager replied with exception code {exception}')
+        return reader
+
+    def get_service(self, name: str) -> Optional[str]:
+        """getService(name): the service's descriptor, or None when there is no such service."""
+        return self._manager_call(FIRST_CALL_TRANSACTION, lambda w: w.write_string16(name)).read_string16()
+
+    def list_services(self, with_argument: bool = True) -> Optional[List[Optional[str]]]:
+        """listServices(dumpPriority); the argument-less form of Android 8 and earlier when with_argument is False."""
+        return self._manager_call(FIRST_CALL_TRANSACTION + 3, lambda w: w.write_int32(15) if with_argument else w).read_string16_array()
+
+    def refused_then_closed(self, reply_mode: int) -> Tuple[Reply, bool]:
+        """A PING with this reply_mode, then a second PING in the same write: the first reply, and
+        whether the daemon closed the connection instead of answering the second (section 7)."""
+        first = Transaction(id=self.next_id(), service=DATA_PROXY_SERVICE, code=PING_TRANSACTION, reply_mode=reply_mode)
+        second = Transaction(id=self.next_id(), service=DATA_PROXY_SERVICE, code=PING_TRANSACTION)
+        self.sock.sendall(encode_frame(first) + encode_frame(second))
+        reply = self.read_reply().reply
+        try:
+            self.read_reply()
+        except ClientError as exc:
+            if exc.code == 'CONNECTION_LOST':
+                return reply, True
+            raise
+        return reply, False
+
 
 # ---------------------------------------------------------------------------------------------
 # Channel I/O helpers
@@ -1030,6 +1065,27 @@ def cmd_send_message(args: argparse.Namespace) -> int:
     return EXIT_OK if sent else EXIT_MISMATCH
 
 
+def cmd_services(args: argparse.Namespace) -> int:
+    with ServiceConnection(args.service_socket, args.timeout) as conn:
+        names = conn.list_services(not args.without_argument)
+    emit({'ok': True, 'names': names})
+    return EXIT_OK
+
+
+def cmd_get_service(args: argparse.Namespace) -> int:
+    with ServiceConnection(args.service_socket, args.timeout) as conn:
+        descriptor = conn.get_service(args.name)
+    emit({'ok': True, 'name': args.name, 'descriptor': descriptor})
+    return EXIT_OK
+
+
+def cmd_reply_mode(args: argparse.Namespace) -> int:
+    with ServiceConnection(args.service_socket, args.timeout) as conn:
+        reply, closed = conn.refused_then_closed(args.mode)
+    emit({'ok': True, 'reply_id': reply.id, 'status': reply.status, 'error_code': reply.error_code, 'closed': closed})
+    return EXIT_OK
+
+
 def cmd_selftest(args: argparse.Namespace) -> int:
     failures = selftest()
     emit({'ok': not failures, 'failures': failures})
@@ -1065,6 +1121,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument('data')
     c.add_argument('--layout', choices=LAYOUTS, default='api30', help='interface-token layout')
     c.set_defaults(fn=cmd_send_message)
+
+    c = sub.add_parser('services', help='listServices of the manager service')
+    c.add_argument('--without-argument', action='store_true', help='send no dumpPriority (Android 8 and earlier)')
+    c.set_defaults(fn=cmd_services)
+
+    c = sub.add_parser('get-service', help='getService(NAME) of the manager service')
+    c.add_argument('name')
+    c.set_defaults(fn=cmd_get_service)
+
+    c = sub.add_parser('reply-mode', help='a PING with reply_mode MODE then another PING: the reply, and whether the daemon closed')
+    c.add_argument('mode', type=int)
+    c.set_defaults(fn=cmd_reply_mode)
 
     c = sub.add_parser('selftest', help='check the codec against the examples of docs/protocol.md')
     c.set_defaults(fn=cmd_selftest)
