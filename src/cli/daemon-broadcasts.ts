@@ -85,12 +85,13 @@ export async function startChannelBroadcasts(
     sinks.push(adbSink);
   }
   if (settings.hook) sinks.push(new CommandSink({ logger: log, command: settings.hook.command, args: settings.hook.args }));
-  const broadcasts = await ChannelBroadcasts.start({ socketDir, logger: log, sinks, batchWindowMs: settings.batchWindowMs });
+  // Set once the watcher has started; until then status reports no channels and no broadcasts.
+  let broadcasts: ChannelBroadcasts | undefined;
   const adbStatus = (): AdbStatus => {
     if (!settings.adb) return { configured: false, serial: null, reachable: 'not configured', reverse: ADB_REVERSE_NOT_CONFIGURED, reverseSockets: null };
     const serial = settings.adb.serial ?? (process.env.ANDROID_SERIAL || null);
     // The newest verdict on the device: the last broadcast's, or the reverse's last adb run.
-    const sent = adbSink?.last ?? broadcasts.stats().sinks.find((s) => s.sink === adbSink?.name)?.last;
+    const sent = adbSink?.last ?? broadcasts?.stats().sinks.find((s) => s.sink === adbSink?.name)?.last;
     const sentAt = adbSink?.last?.at ?? 0;
     const checked = reverse?.lastCheck;
     let reachable: string;
@@ -106,10 +107,10 @@ export async function startChannelBroadcasts(
     };
   };
   const snapshot = (): StatusSnapshot => ({
-    channels: broadcasts.channels(),
-    appConnections: appConnections(socketDir, broadcasts.channels()),
+    channels: broadcasts?.channels() ?? [],
+    appConnections: appConnections(socketDir, broadcasts?.channels() ?? []),
     connections: server.stats,
-    broadcasts: broadcasts.recent().map(({ broadcast, results }) => ({
+    broadcasts: (broadcasts?.recent() ?? []).map(({ broadcast, results }) => ({
       ...broadcast,
       results,
       pending: sinks.map((s) => s.name).filter((name) => !results.some((r) => r.sink === name)),
@@ -120,7 +121,10 @@ export async function startChannelBroadcasts(
     startedAt,
     platform: platformStatus?.(),
   });
+  // Registered before the first await: the service socket is already accepting, and a status request
+  // made right after the daemon started must find the service (it answered UNKNOWN_SERVICE before).
   server.dispatcher.register(new StatusService(snapshot));
+  broadcasts = await ChannelBroadcasts.start({ socketDir, logger: log, sinks, batchWindowMs: settings.batchWindowMs });
   log.info(
     {
       event: 'broadcasts.started',
