@@ -30,17 +30,25 @@ export class DataProxyService implements BinderService {
     return code === TRANSACTION_connect;
   }
 
-  async onTransact(code: number, data: ParcelReader, context: TransactionContext): Promise<ServiceResult> {
+  /** Synchronous while the channel accepts at once (the usual case); a promise while its backlog is full. */
+  onTransact(code: number, data: ParcelReader, context: TransactionContext): ServiceResult | Promise<ServiceResult> {
     if (code !== TRANSACTION_connect) throw unknownTransaction(this, code, 'connect = 1');
     data.enforceInterface(DATA_PROXY_DESCRIPTOR);
     const channel = data.readString16();
     if (channel === null) throw new ServiceError('NULL_ARGUMENT', 'connect needs a channel name; got a null String16');
     const path = channelSocketPath(this.socketDir, channel);
     const stream = context.replyMode === ReplyMode.STREAM;
-    const fd = await connectChannelSocket(channel, path, { blocking: !stream });
-    const logFields = { channel, mode: stream ? 'stream' : 'descriptor' };
-    if (stream) return { data: Buffer.alloc(0), objectOffsets: [], fds: [], streamFd: fd, logFields };
-    const reply = new ParcelWriter().writeFileDescriptor(0);
-    return { data: reply.toBuffer(), objectOffsets: reply.objectOffsets, fds: [fd], logFields };
+    const fd = connectChannelSocket(channel, path, { blocking: !stream });
+    return typeof fd === 'number' ? connectResult(channel, stream, fd) : fd.then((connected) => connectResult(channel, stream, connected));
   }
+}
+
+/** The reply to connect: a bare fd object at offset 0 (the same 24 bytes for every connect). */
+const DESCRIPTOR_REPLY = new ParcelWriter().writeFileDescriptor(0);
+const DESCRIPTOR_REPLY_DATA = Buffer.from(DESCRIPTOR_REPLY.toBuffer());
+const DESCRIPTOR_REPLY_OFFSETS = [...DESCRIPTOR_REPLY.objectOffsets];
+
+function connectResult(channel: string, stream: boolean, fd: number): ServiceResult {
+  if (stream) return { data: Buffer.alloc(0), objectOffsets: [], fds: [], streamFd: fd, logFields: { channel, mode: 'stream' } };
+  return { data: DESCRIPTOR_REPLY_DATA, objectOffsets: DESCRIPTOR_REPLY_OFFSETS, fds: [fd], logFields: { channel, mode: 'descriptor' } };
 }
