@@ -154,7 +154,8 @@ export class ServiceConnection {
   }
 }
 
-function unreachable(servicePath: string, negErrno: number): DataProxyError {
+/** The error for a failed connect to the service socket, saying what to do. */
+export function unreachable(servicePath: string, negErrno: number): DataProxyError {
   switch (-negErrno) {
     case errno.ENOENT:
       return new DataProxyError(
