@@ -106,10 +106,18 @@ static ssize_t sock_sendmsg(int fd, void *data, size_t len, const int *fds, size
   return n < 0 ? -errno : n;
 }
 
+/* Whether /proc/self/fd exists, checked once per process (/proc is mounted or not for the
+ * process's life; a lookup per connect cost as much as the connect itself). */
+static bool proc_fd_available(void) {
+  static int state = -1;
+  if (state < 0) state = access("/proc/self/fd", F_OK) == 0 ? 1 : 0;
+  return state == 1;
+}
+
 /* Connects to a data channel's socket entry at `path` in one step (the daemon's connect hot
  * path): open(O_PATH | O_NOFOLLOW) pins the entry itself (the link, for a symlink), fstat
  * checks that it is a socket, and connect() goes to /proc/self/fd/N, which the kernel resolves
- * to exactly that inode (to `path` itself when /proc is not mounted). The pin is closed before
+ * to exactly that inode (to `path` itself when /proc is not mounted: see proc_fd_available). The pin is closed before
  * returning. Returns the connected fd (the caller's; blocking or not as asked, close-on-exec)
  * or -errno, with out[0] telling the stage that failed: 0 open, 1 not a channel entry
  * (out[1] = 1 for a symlink, 0 for anything else that is not a socket), 2 connect, 3 fcntl
@@ -136,7 +144,7 @@ static int channel_connect(const struct sockaddr_un *sa, bool blocking, int32_t 
   }
   snprintf(via.sun_path, sizeof(via.sun_path), "/proc/self/fd/%d", pin);
   out[0] = 2;
-  fd = sock_connect(access(via.sun_path, F_OK) == 0 ? &via : sa);
+  fd = sock_connect(proc_fd_available() ? &via : sa);
   close(pin);
   if (fd < 0) return fd;
   out[0] = 3;
