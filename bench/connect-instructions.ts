@@ -116,7 +116,7 @@ async function daemonInstructions(context: BenchContext, repo: string, dir: stri
     servicePath,
     '--log-level',
     'info',
-  ]);
+  ], { stdio: ['ignore', 'ignore', 'pipe'] }); // log lines to /dev/null: a pipe this process drains late under load would add retries
   try {
     const started = Date.now();
     while (!existsSync(servicePath)) {
