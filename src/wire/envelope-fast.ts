@@ -1,12 +1,14 @@
 import { FRAME_HEADER_BYTES } from './framing.js';
-import type { TransactionMessage } from './envelope.js';
+import type { ReplyMessage, TransactionMessage } from './envelope.js';
 
 /**
- * The daemon's hot path without protobufjs: the common shape of a transaction frame body read by
- * hand, and an OK reply written straight into one frame buffer. Both agree with envelope.ts byte
+ * The connect hot path without protobufjs: the daemon reads the common shape of a transaction frame
+ * body by hand and writes an OK reply straight into one frame buffer; the client does the reverse
+ * (encodeTransactionFrame, peekReply). Both agree with envelope.ts byte
  * for byte (test/wire/envelope-fast.test.ts checks them against protobufjs); anything unusual
- * (unknown or repeated fields, object offsets, non-ASCII service names, oversized varints) makes
- * peekTransaction return null, and the caller decodes with protobufjs, which owns every error.
+ * (unknown or repeated fields, object offsets, non-ASCII service names, oversized varints, error
+ * texts) makes the peek functions return null, and the caller decodes with protobufjs, which owns
+ * every error.
  */
 
 // Wire tags (field number << 3 | wire type): Frame.transaction = 1 LEN; Transaction: id 1 VARINT,
@@ -119,6 +121,116 @@ export function encodeOkReplyFrame(id: number, data: Uint8Array, objectOffsets: 
     writeVarint(frame, at, fdCount);
   }
   return frame;
+}
+
+/**
+ * A whole frame (header included) holding `transaction`, as encodeFrame(encodeTransaction(...))
+ * makes it: [u32 LE body length] 0x0a len(Transaction) then fields 1-7 in order, each left out
+ * when it holds its default (0, "", empty), object_offsets packed.
+ */
+export function encodeTransactionFrame(transaction: TransactionMessage): Buffer {
+  const { id, service, code, flags, data, objectOffsets, replyMode } = transaction;
+  const serviceBytes = Buffer.byteLength(service, 'utf8');
+  let offsetsBytes = 0;
+  for (const offset of objectOffsets) offsetsBytes += varintSize(offset);
+  const inner =
+    (id !== 0 ? 1 + varintSize(id) : 0) +
+    (serviceBytes > 0 ? 1 + varintSize(serviceBytes) + serviceBytes : 0) +
+    (code !== 0 ? 1 + varintSize(code) : 0) +
+    (flags !== 0 ? 1 + varintSize(flags) : 0) +
+    (data.length > 0 ? 1 + varintSize(data.length) + data.length : 0) +
+    (objectOffsets.length > 0 ? 1 + varintSize(offsetsBytes) + offsetsBytes : 0) +
+    (replyMode !== 0 ? 1 + varintSize(replyMode) : 0);
+  if (replyMode < 0 || !Number.isInteger(replyMode)) throw new RangeError(`reply mode ${replyMode} is not a valid enum value here`);
+  const bodyBytes = 1 + varintSize(inner) + inner;
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bodyBytes);
+  frame.writeUInt32LE(bodyBytes, 0);
+  let at = FRAME_HEADER_BYTES;
+  frame[at++] = TAG_FRAME_TRANSACTION;
+  at = writeVarint(frame, at, inner);
+  if (id !== 0) {
+    frame[at++] = 0x08;
+    at = writeVarint(frame, at, id);
+  }
+  if (serviceBytes > 0) {
+    frame[at++] = 0x12;
+    at = writeVarint(frame, at, serviceBytes);
+    at += frame.write(service, at, 'utf8');
+  }
+  if (code !== 0) {
+    frame[at++] = 0x18;
+    at = writeVarint(frame, at, code);
+  }
+  if (flags !== 0) {
+    frame[at++] = 0x20;
+    at = writeVarint(frame, at, flags);
+  }
+  if (data.length > 0) {
+    frame[at++] = 0x2a;
+    at = writeVarint(frame, at, data.length);
+    frame.set(data, at);
+    at += data.length;
+  }
+  if (objectOffsets.length > 0) {
+    frame[at++] = 0x32;
+    at = writeVarint(frame, at, offsetsBytes);
+    for (const offset of objectOffsets) at = writeVarint(frame, at, offset);
+  }
+  if (replyMode !== 0) {
+    frame[at++] = 0x38;
+    writeVarint(frame, at, replyMode);
+  }
+  return frame;
+}
+
+/**
+ * The reply in a Frame body of the usual shape (each field at most once, object offsets packed,
+ * no message or error code: an OK reply), or null: then decodeFrame decides. `data` is a view.
+ */
+export function peekReply(body: Buffer): ReplyMessage | null {
+  if (body.length < 2 || body[0] !== TAG_FRAME_REPLY) return null;
+  const cursor = { at: 1 };
+  const length = readVarint32(body, cursor);
+  if (length < 0 || cursor.at + length !== body.length) return null;
+  let id = 0;
+  let status = 0;
+  let fdCount = 0;
+  let data: Buffer = EMPTY;
+  let objectOffsets: number[] = NO_OFFSETS;
+  let seen = 0;
+  while (cursor.at < body.length) {
+    const tag = body[cursor.at++]!;
+    const field = tag >> 3;
+    // message (6) and error_code (7) come with refusals only: rare, left to protobufjs.
+    if (field < 1 || field > 5 || seen & (1 << field)) return null;
+    seen |= 1 << field;
+    const wireType = tag & 7;
+    if (field === 3 || field === 4) {
+      if (wireType !== 2) return null;
+      const size = readVarint32(body, cursor);
+      if (size < 0 || cursor.at + size > body.length) return null;
+      const end = cursor.at + size;
+      if (field === 3) {
+        data = body.subarray(cursor.at, end);
+        cursor.at = end;
+      } else {
+        objectOffsets = [];
+        while (cursor.at < end) {
+          const offset = readVarint32(body, cursor);
+          if (offset < 0 || cursor.at > end) return null;
+          objectOffsets.push(offset);
+        }
+      }
+      continue;
+    }
+    if (wireType !== 0) return null;
+    const value = readVarint32(body, cursor);
+    if (value < 0) return null;
+    if (field === 1) id = value;
+    else if (field === 2) status = (value >>> 1) ^ -(value & 1); // sint32: zigzag
+    else fdCount = value;
+  }
+  return { id, status, data, objectOffsets, fdCount, message: '', errorCode: '' };
 }
 
 const EMPTY = Buffer.alloc(0);

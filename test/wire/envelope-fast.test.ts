@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeFrame, encodeReply, encodeTransaction, ReplyMode, type TransactionMessage } from '../../src/wire/envelope.js';
-import { encodeOkReplyFrame, peekTransaction, rememberServiceName } from '../../src/wire/envelope-fast.js';
+import { encodeOkReplyFrame, encodeTransactionFrame, peekReply, peekTransaction, rememberServiceName } from '../../src/wire/envelope-fast.js';
 import { encodeFrame } from '../../src/wire/framing.js';
 
 /** A small deterministic generator, so that a failure names its case. */
@@ -73,5 +73,47 @@ describe('envelope fast path', () => {
       ['an empty body', Buffer.alloc(0)],
     ];
     for (const [what, body] of unusual) expect(peekTransaction(body), what).toBeNull();
+  });
+
+  it('writes transaction frames byte for byte as protobufjs does (the client side)', () => {
+    const next = random(3);
+    const services = [CONNECT, 'manager', '', 'ünïcode-sérvice', 'org.anbox.oob.IEmulatorStatus'];
+    for (let i = 0; i < 500; i++) {
+      const transaction: TransactionMessage = {
+        id: [0, 1, 127, 128, 2 ** 32 - 1][i % 5]!,
+        service: services[i % services.length]!,
+        code: [0, 1, 0x5f4e5446][i % 3]!,
+        flags: i % 4 === 0 ? 1 : 0,
+        data: Buffer.alloc(Math.floor(next() * 300), i & 0xff),
+        objectOffsets: i % 6 === 0 ? [0, 200] : [],
+        replyMode: [ReplyMode.DESCRIPTOR, ReplyMode.STREAM, 9][i % 3]!,
+      };
+      const expected = encodeFrame(encodeTransaction(transaction));
+      expect(encodeTransactionFrame(transaction).toString('hex'), `case ${i}`).toBe(expected.toString('hex'));
+    }
+  });
+
+  it('reads OK replies as protobufjs does, and leaves refusals and odd shapes to it', () => {
+    const next = random(4);
+    for (let i = 0; i < 500; i++) {
+      const reply = {
+        id: [0, 1, 300, 2 ** 32 - 1][i % 4]!,
+        status: [0, -1, -2147483646, 7][i % 4]!,
+        data: Buffer.alloc(Math.floor(next() * 100), i & 0xff),
+        objectOffsets: i % 3 === 0 ? [0, 128, 2 ** 28] : [],
+        fdCount: i % 3,
+        message: '',
+        errorCode: '',
+      };
+      const body = Buffer.from(encodeReply(reply));
+      const slow = decodeFrame(body);
+      const fast = peekReply(body);
+      expect(fast, `case ${i}`).not.toBeNull();
+      expect({ kind: 'reply', reply: { ...fast!, data: Buffer.from(fast!.data) } }).toEqual(slow);
+    }
+    const refusal = Buffer.from(encodeReply({ id: 1, status: -2, data: Buffer.alloc(0), objectOffsets: [], fdCount: 0, message: 'no such channel', errorCode: 'CHANNEL_NOT_FOUND' }));
+    expect(peekReply(refusal)).toBeNull();
+    expect(peekReply(Buffer.from('12042001' + '2001', 'hex'))).toBeNull(); // unpacked offset, then a repeat
+    expect(peekReply(Buffer.from(encodeTransaction({ id: 1, service: CONNECT, code: 1, flags: 0, data: Buffer.alloc(0), objectOffsets: [], replyMode: 0 })))).toBeNull();
   });
 });
