@@ -12,7 +12,7 @@
  *
  * Compared with:
  * - before: the same measurement of the daemon before issue 11's work (BEFORE_INSTRUCTIONS_PER_CONNECT,
- *   measured on commit 8d3564a), or, with BENCH_ICOUNT_BEFORE=<another checkout, built>, that
+ *   measured on commit 8d3564a for the default and a warmed-up window), or, with BENCH_ICOUNT_BEFORE=<another checkout, built>, that
  *   checkout measured in this run;
  * - the C floor's service process (fdpass.c under callgrind, same N1/N2 method; its service serves
  *   the persistent and the reconnect loop, N + N/4 requests). User-space instructions only: the
@@ -30,8 +30,11 @@ import { buildFloor, startChannelListener } from './fixtures.js';
 import { BenchSetupError, envInt, type BenchContext, type BenchResult, type Benchmark } from './harness.js';
 import { times, type SummaryRow } from './summary.js';
 
-/** Daemon instructions per connect before issue 11 (icount method above, N1=500, N2=2500, commit 8d3564a). */
-export const BEFORE_INSTRUCTIONS_PER_CONNECT = 441_142;
+/**
+ * Daemon instructions per connect before issue 11 (commit 8d3564a, method above), by "N1/N2":
+ * the default window, and a warmed-up one (2026-12-04).
+ */
+export const BEFORE_INSTRUCTIONS_PER_CONNECT: Readonly<Record<string, number>> = { '500/2500': 441_142, '2500/7500': 65_264 };
 const BEFORE_COMMIT = '8d3564a';
 const CHANNEL = 'foo';
 const SERVICE = 'org.anbox.webrtc.IDataProxyService';
@@ -43,12 +46,19 @@ export const connectInstructions: Benchmark = {
     const n1 = envInt('BENCH_ICOUNT_N1', 500);
     const n2 = envInt('BENCH_ICOUNT_N2', 2500);
     if (n2 <= n1) throw new BenchSetupError(`BENCH_ICOUNT_N2 (${n2}) must be larger than BENCH_ICOUNT_N1 (${n1})`);
+    const beforeRepo = process.env.BENCH_ICOUNT_BEFORE;
+    const recorded = BEFORE_INSTRUCTIONS_PER_CONNECT[`${n1}/${n2}`];
+    if (!beforeRepo && recorded === undefined) {
+      throw new BenchSetupError(
+        `no recorded figure before issue 11 for N1=${n1}, N2=${n2} (there are: ${Object.keys(BEFORE_INSTRUCTIONS_PER_CONNECT).join(', ')}); ` +
+          'set BENCH_ICOUNT_BEFORE to a built checkout of commit 8d3564a to measure it in this run',
+      );
+    }
     requireValgrind();
     const dir = context.makeTempDir('anbox-oob-icount-');
     context.progress(`connect instructions: daemon under callgrind, ${n1} then ${n2} connects (a few minutes)`);
     const now = await daemonPerConnect(context, context.repoRoot, dir, n1, n2);
-    const beforeRepo = process.env.BENCH_ICOUNT_BEFORE;
-    const before = beforeRepo ? await daemonPerConnect(context, beforeRepo, dir, n1, n2) : BEFORE_INSTRUCTIONS_PER_CONNECT;
+    const before = beforeRepo ? await daemonPerConnect(context, beforeRepo, dir, n1, n2) : recorded!;
     const beforeLabel = beforeRepo ? `${beforeRepo}, this run` : `commit ${BEFORE_COMMIT}, recorded`;
     context.progress('connect instructions: the C floor under callgrind');
     const floor = floorPerConnect(context, dir, n1, n2);
