@@ -296,20 +296,23 @@ export class IpcSession {
 
   private served(transaction: TransactionMessage, result: ServiceResult): Promise<void> | undefined {
     this.deps.onTransaction('served');
+    const fdCount = result.fds.length;
+    const replying = !this.connection.isClosed && !(transaction.flags & FLAG_ONEWAY);
+    // The reply first (Parcel, envelope and frame header in one buffer, sent with its descriptors
+    // in one sendmsg), then the log line: its serialization and write are not on the client's wait.
+    if (replying) this.connection.write(encodeOkReplyFrame(transaction.id, result.data, result.objectOffsets, fdCount), result.fds);
     // Built only when the line can be written: info is the default level, but not the only one.
     if (this.log.isLevelEnabled('info')) {
       this.logPeer(
         'info',
-        { event: 'transaction.served', service: transaction.service, code: transaction.code, id: transaction.id, ...result.logFields, fds: result.fds.length },
+        { event: 'transaction.served', service: transaction.service, code: transaction.code, id: transaction.id, ...result.logFields, fds: fdCount },
         'transaction served',
       );
     }
-    if (this.connection.isClosed || transaction.flags & FLAG_ONEWAY) {
+    if (!replying) {
       releaseResult(result);
       return undefined;
     }
-    // The reply Parcel, envelope and frame header in one buffer, sent with its descriptors in one sendmsg.
-    this.connection.write(encodeOkReplyFrame(transaction.id, result.data, result.objectOffsets, result.fds.length), result.fds);
     if (result.streamFd !== undefined) return this.startStream(result.streamFd, result.logFields?.channel);
     return undefined;
   }
