@@ -14,6 +14,7 @@ import { loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { bridgeThroughput } from './bridge-throughput.js';
 import { broadcastLatency } from './broadcast-latency.js';
+import { connectInstructions } from './connect-instructions.js';
 import { connectRoundTrip } from './connect-round-trip.js';
 import { idleRss } from './idle-rss.js';
 import { packageRoot } from '../src/config/package-root.js';
@@ -22,7 +23,7 @@ import { formatSummaryMarkdown, formatSummaryText, type RunInfo, type SummaryRow
 import { replaceMarkedBlock } from './readme-block.js';
 
 // Idle RSS first: measured before the other benchmarks have loaded the machine's page cache and CPUs.
-const ALL_BENCHMARKS: readonly Benchmark[] = [idleRss, connectRoundTrip, bridgeThroughput, broadcastLatency];
+const ALL_BENCHMARKS: readonly Benchmark[] = [idleRss, connectRoundTrip, connectInstructions, bridgeThroughput, broadcastLatency];
 
 /** BENCH_ONLY: comma-separated parts of benchmark names, e.g. `BENCH_ONLY=bridge,broadcast`; default all. */
 function selected(): readonly Benchmark[] {

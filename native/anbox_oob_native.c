@@ -3,7 +3,7 @@
  * non-blocking AF_UNIX sockets as plain descriptors) plus a uv_poll_t readiness watcher.
  *
  * Conventions: plain C against node_api.h (N-API 8). Nothing blocks (every socket is
- * non-blocking, every send/recv uses MSG_DONTWAIT). Every descriptor created or received
+ * non-blocking, every send/recv uses MSG_DONTWAIT) except waitFd, which tools call on purpose. Every descriptor created or received
  * here is close-on-exec. System failures return -errno; argument type errors (programmer
  * errors) throw a JS TypeError. Nothing aborts or asserts.
  */
@@ -19,8 +19,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -101,6 +104,66 @@ static ssize_t sock_sendmsg(int fd, void *data, size_t len, const int *fds, size
   do n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   return n < 0 ? -errno : n;
+}
+
+/* Whether /proc/self/fd exists, checked once per process (/proc is mounted or not for the
+ * process's life; a lookup per connect cost as much as the connect itself). */
+static bool proc_fd_available(void) {
+  static int state = -1;
+  if (state < 0) state = access("/proc/self/fd", F_OK) == 0 ? 1 : 0;
+  return state == 1;
+}
+
+/* Connects to a data channel's socket entry at `path` in one step (the daemon's connect hot
+ * path): open(O_PATH | O_NOFOLLOW) pins the entry itself (the link, for a symlink), fstat
+ * checks that it is a socket, and connect() goes to /proc/self/fd/N, which the kernel resolves
+ * to exactly that inode (to `path` itself when /proc is not mounted: see proc_fd_available). The pin is closed before
+ * returning. Returns the connected fd (the caller's; blocking or not as asked, close-on-exec)
+ * or -errno, with out[0] telling the stage that failed: 0 open, 1 not a channel entry
+ * (out[1] = 1 for a symlink, 0 for anything else that is not a socket), 2 connect, 3 fcntl
+ * (clearing O_NONBLOCK). */
+static int channel_connect(const struct sockaddr_un *sa, bool blocking, int32_t *out) {
+  struct stat st;
+  struct sockaddr_un via = { .sun_family = AF_UNIX };
+  int pin, fd, err;
+  out[0] = 0;
+  out[1] = 0;
+  do pin = open(sa->sun_path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  while (pin < 0 && errno == EINTR);
+  if (pin < 0) return -errno;
+  if (fstat(pin, &st) < 0) {
+    err = errno;
+    close(pin);
+    return -err;
+  }
+  if (!S_ISSOCK(st.st_mode)) {
+    close(pin);
+    out[0] = 1;
+    out[1] = S_ISLNK(st.st_mode) ? 1 : 0;
+    return -ENOTSOCK;
+  }
+  snprintf(via.sun_path, sizeof(via.sun_path), "/proc/self/fd/%d", pin);
+  out[0] = 2;
+  fd = sock_connect(proc_fd_available() ? &via : sa);
+  close(pin);
+  if (fd < 0) return fd;
+  out[0] = 3;
+  if (blocking && (err = fd_set_blocking(fd, true)) < 0) {
+    close(fd);
+    return err;
+  }
+  return fd;
+}
+
+/* Waits up to timeout_ms (-1: for ever) for `events` (POLLIN/POLLOUT) on fd. Returns the
+ * revents (> 0), 0 on timeout, or -errno. Blocks the calling thread: for tools only. */
+static int fd_wait(int fd, int events, int timeout_ms) {
+  struct pollfd p = { .fd = fd, .events = (short)events };
+  int n;
+  do n = poll(&p, 1, timeout_ms);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  return n == 0 ? 0 : p.revents;
 }
 
 /* Moves the descriptors of every SCM_RIGHTS cmsg into out[2..] and counts them in out[0].
@@ -291,6 +354,35 @@ static napi_value js_recvmsg(napi_env env, napi_callback_info info) {
                  &out_len))
     return NULL;
   return ret_int(env, sock_recvmsg(fd, buf, len, out));
+}
+
+/* connectChannel(path, blocking, out): see channel_connect; the fd is the caller's. */
+static napi_value js_connect_channel(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  struct sockaddr_un sa;
+  int err;
+  bool blocking;
+  void *out;
+  size_t out_len;
+  if (!arg_path(env, argv[0], &sa, &err)) return NULL;
+  if (napi_get_value_bool(env, argv[1], &blocking) != napi_ok) return throw_type(env, "blocking must be a boolean");
+  if (!arg_typed(env, argv[2], napi_int32_array, 2, "out must be an Int32Array of length >= 2", &out, &out_len))
+    return NULL;
+  if (err != 0) {
+    ((int32_t *)out)[0] = 0;
+    return ret_int(env, err);
+  }
+  return ret_int(env, channel_connect(&sa, blocking, out));
+}
+
+/* waitFd(fd, events, timeoutMs): blocks; see fd_wait. fd stays the caller's. */
+static napi_value js_wait_fd(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t fd, events, timeout;
+  if (!arg_int(env, argv[0], "fd must be an integer", &fd) || !arg_int(env, argv[1], "events must be an integer", &events) ||
+      !arg_int(env, argv[2], "timeoutMs must be an integer", &timeout))
+    return NULL;
+  return ret_int(env, fd_wait(fd, events, timeout));
 }
 
 /* close(fd): ends the caller's ownership. EINTR still closed the fd on Linux: 0. */
@@ -521,6 +613,8 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     { "listenUnix", NULL, js_listen_unix, NULL, NULL, NULL, napi_enumerable, NULL },
     { "connectUnix", NULL, js_connect_unix, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "connectChannel", NULL, js_connect_channel, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "waitFd", NULL, js_wait_fd, NULL, NULL, NULL, napi_enumerable, NULL },
     { "accept", NULL, js_accept, NULL, NULL, NULL, napi_enumerable, NULL },
     { "setBlocking", NULL, js_set_blocking, NULL, NULL, NULL, napi_enumerable, NULL },
     { "sendmsg", NULL, js_sendmsg, NULL, NULL, NULL, napi_enumerable, NULL },

@@ -14,6 +14,7 @@ import { ReplyMode } from '../wire/envelope.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../wire/framing.js';
 import { DataProxyError } from './data-proxy-error.js';
 import { ServiceConnection, type TransactOptions, type TransactResult } from './service-connection.js';
+import { transactSync } from './sync-transact.js';
 
 export { DataProxyError };
 
@@ -54,21 +55,28 @@ export class DataProxyClient {
    * the channel connection itself (the daemon is not in the data path).
    */
   async connect(channel: string, options: ChannelConnectOptions = {}): Promise<Socket> {
-    const request = new ParcelWriter().writeInterfaceToken(DATA_PROXY_DESCRIPTOR).writeString16(channel).toBuffer();
-    if (options.stream) return this.connectStream(request);
-    const reply = await this.transactOk(DATA_PROXY_SERVICE_NAME, TRANSACTION_connect, request);
-    let fd: number;
-    try {
-      const index = new ParcelReader(reply.data, reply.objectOffsets).readFileDescriptor().fd;
-      const received = reply.fds[index];
-      if (received === undefined) throw new Error(`reply names descriptor #${index} but ${reply.fds.length} arrived`);
-      fd = received;
-    } catch (error) {
-      for (const received of reply.fds) native.close(received);
-      throw new DataProxyError(Status.BAD_TYPE, 'PROTOCOL_ERROR', `connect reply carries no usable descriptor: ${(error as Error).message}`);
-    }
-    for (const other of reply.fds) if (other !== fd) native.close(other);
-    return new Socket({ fd, readable: true, writable: true });
+    if (options.stream) return this.connectStream(connectRequest(channel));
+    return new Socket({ fd: await this.connectFd(channel), readable: true, writable: true });
+  }
+
+  /**
+   * connect(channel) in descriptor mode: the channel socket's raw descriptor, yours to close
+   * (fs.closeSync). It is what Android's readFileDescriptor gets: a connected Unix stream socket,
+   * blocking, close-on-exec. For handing to a child process, a worker or another library.
+   */
+  async connectFd(channel: string): Promise<number> {
+    return descriptorOf(await this.transactOk(DATA_PROXY_SERVICE_NAME, TRANSACTION_connect, connectRequest(channel)));
+  }
+
+  /**
+   * connectFd without the event loop: a connection of its own, blocking waits, at most
+   * `timeoutMs` (default 10 s). For command-line tools and scripts; it blocks the thread, so never
+   * call it in a server. Throws DataProxyError as connect does.
+   */
+  connectFdSync(channel: string, options: { timeoutMs?: number } = {}): number {
+    this.checkServicePath();
+    const reply = transactSync(this.servicePath, DATA_PROXY_SERVICE_NAME, TRANSACTION_connect, connectRequest(channel), options.timeoutMs);
+    return descriptorOf(okReply(reply));
   }
 
   /**
@@ -151,12 +159,17 @@ export class DataProxyClient {
   }
 
   private async transactOk(service: string, code: number, data: Uint8Array): Promise<TransactResult> {
-    const reply = await this.transact(service, code, data);
-    if (reply.status !== Status.OK) {
-      for (const fd of reply.fds) native.close(fd);
-      throw new DataProxyError(reply.status, reply.errorCode, reply.message || `transaction failed with status ${reply.status}`);
+    return okReply(await this.transact(service, code, data));
+  }
+
+  /** Throws DataProxyError UNTRUSTED_DIRECTORY when the default path's directory is not safe (see openService). */
+  private checkServicePath(): void {
+    if (!this.defaultPath) return;
+    try {
+      checkTrustedDirectory(dirname(this.servicePath), { what: "service socket's directory", flag: '--service-socket' });
+    } catch (error) {
+      throw new DataProxyError(Status.PERMISSION_DENIED, 'UNTRUSTED_DIRECTORY', (error as Error).message);
     }
-    return reply;
   }
 
   /**
@@ -167,12 +180,10 @@ export class DataProxyClient {
    * environment, config) is the caller's choice and may be another uid's daemon: not checked.
    */
   private openService(): Promise<ServiceConnection> {
-    if (this.defaultPath) {
-      try {
-        checkTrustedDirectory(dirname(this.servicePath), { what: "service socket's directory", flag: '--service-socket' });
-      } catch (error) {
-        return Promise.reject(new DataProxyError(Status.PERMISSION_DENIED, 'UNTRUSTED_DIRECTORY', (error as Error).message));
-      }
+    try {
+      this.checkServicePath();
+    } catch (error) {
+      return Promise.reject(error);
     }
     return ServiceConnection.open(this.servicePath);
   }
@@ -214,4 +225,33 @@ export class DataProxyClient {
     }
     return socket;
   }
+}
+
+function connectRequest(channel: string): Buffer {
+  return new ParcelWriter().writeInterfaceToken(DATA_PROXY_DESCRIPTOR).writeString16(channel).toBuffer();
+}
+
+/** The reply itself when OK; else its descriptors closed and a DataProxyError thrown. */
+function okReply(reply: TransactResult): TransactResult {
+  if (reply.status !== Status.OK) {
+    for (const fd of reply.fds) native.close(fd);
+    throw new DataProxyError(reply.status, reply.errorCode, reply.message || `transaction failed with status ${reply.status}`);
+  }
+  return reply;
+}
+
+/** The descriptor a connect reply's fd object names; every other descriptor closed. */
+function descriptorOf(reply: TransactResult): number {
+  let fd: number;
+  try {
+    const index = new ParcelReader(reply.data, reply.objectOffsets).readFileDescriptor().fd;
+    const received = reply.fds[index];
+    if (received === undefined) throw new Error(`reply names descriptor #${index} but ${reply.fds.length} arrived`);
+    fd = received;
+  } catch (error) {
+    for (const received of reply.fds) native.close(received);
+    throw new DataProxyError(Status.BAD_TYPE, 'PROTOCOL_ERROR', `connect reply carries no usable descriptor: ${(error as Error).message}`);
+  }
+  for (const other of reply.fds) if (other !== fd) native.close(other);
+  return fd;
 }

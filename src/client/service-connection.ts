@@ -3,8 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FdConnection } from '../io/fd-connection.js';
 import * as native from '../native/addon.js';
 import { Status } from '../parcel/status.js';
-import { decodeFrame, encodeTransaction, ReplyMode, type ReplyMessage, type ReplyModeValue } from '../wire/envelope.js';
-import { encodeFrame, FrameDecoder } from '../wire/framing.js';
+import { decodeFrame, ReplyMode, type ReplyMessage, type ReplyModeValue } from '../wire/envelope.js';
+import { encodeTransactionFrame, peekReply } from '../wire/envelope-fast.js';
+import { FrameDecoder } from '../wire/framing.js';
+
+const NO_OFFSETS: number[] = [];
 import { DataProxyError } from './data-proxy-error.js';
 
 const { errno } = constants;
@@ -68,10 +71,10 @@ export class ServiceConnection {
     if (this.lost) return Promise.reject(this.lost);
     const id = this.nextId++;
     const replyMode = options.replyMode ?? ReplyMode.DESCRIPTOR;
-    const body = encodeTransaction({ id, service, code, flags: options.flags ?? 0, data, objectOffsets: [], replyMode });
+    const frame = encodeTransactionFrame({ id, service, code, flags: options.flags ?? 0, data, objectOffsets: NO_OFFSETS, replyMode });
     return new Promise<TransactResult>((resolve, reject) => {
       this.pending.push({ id, resolve, reject, stream: replyMode === ReplyMode.STREAM });
-      this.connection.write(encodeFrame(body));
+      this.connection.write(frame);
     });
   }
 
@@ -101,9 +104,13 @@ export class ServiceConnection {
       try {
         const body = this.decoder.next();
         if (!body) return;
-        const frame = decodeFrame(body);
-        if (frame.kind !== 'reply') throw new Error('the daemon sent a transaction frame');
-        reply = frame.reply;
+        const peeked = peekReply(body);
+        if (peeked !== null) reply = peeked;
+        else {
+          const frame = decodeFrame(body);
+          if (frame.kind !== 'reply') throw new Error('the daemon sent a transaction frame');
+          reply = frame.reply;
+        }
       } catch (error) {
         this.fail(new DataProxyError(Status.BAD_VALUE, 'PROTOCOL_ERROR', `the daemon sent something this client cannot read: ${(error as Error).message}`));
         return;
@@ -154,7 +161,8 @@ export class ServiceConnection {
   }
 }
 
-function unreachable(servicePath: string, negErrno: number): DataProxyError {
+/** The error for a failed connect to the service socket, saying what to do. */
+export function unreachable(servicePath: string, negErrno: number): DataProxyError {
   switch (-negErrno) {
     case errno.ENOENT:
       return new DataProxyError(

@@ -60,6 +60,8 @@ export type PollCallback = (status: number, events: number) => void;
 interface RawAddon {
   listenUnix(path: string, backlog: number): number;
   connectUnix(path: string): number;
+  connectChannel(path: string, blocking: boolean, out: Int32Array): number;
+  waitFd(fd: number, events: number, timeoutMs: number): number;
   accept(listenFd: number): number;
   setBlocking(fd: number, blocking: boolean): number;
   sendmsg(fd: number, data: Uint8Array, fds: readonly number[]): number;
@@ -134,6 +136,44 @@ export function accept(listenFd: number): number {
  * -EAGAIN when the listener's backlog is full, -ENAMETOOLONG...); on failure nothing is left open. */
 export function connectUnix(path: string): number {
   return getAddon().connectUnix(path);
+}
+
+/** Where connectChannel failed: opening the entry, the entry not being a socket, connect, or clearing O_NONBLOCK. */
+export const ChannelConnectStage = { OPEN: 0, NOT_A_SOCKET: 1, CONNECT: 2, BLOCKING_MODE: 3 } as const;
+
+export interface ChannelConnectFailure {
+  stage: (typeof ChannelConnectStage)[keyof typeof ChannelConnectStage];
+  /** NOT_A_SOCKET only: the entry is a symlink (never followed). */
+  symlink: boolean;
+}
+
+const channelOut = new Int32Array(2);
+
+/** The last connectChannel failure's stage (valid right after it returned < 0). */
+export const lastChannelConnectFailure: ChannelConnectFailure = { stage: 0, symlink: false };
+
+/** One step for the daemon's connect: open(`path`, O_PATH | O_NOFOLLOW) pins the entry, fstat
+ * checks that it is a socket (never a symlink), connect() goes to /proc/self/fd/N (that very
+ * inode; to `path` when /proc is absent), O_NONBLOCK is cleared when `blocking`, the pin is
+ * closed. Returns the connected fd (yours to close) or -errno, with the failing stage in
+ * {@link lastChannelConnectFailure} (-EAGAIN at CONNECT: the listener's backlog is full). */
+export function connectChannel(path: string, blocking: boolean): number {
+  const fd = getAddon().connectChannel(path, blocking, channelOut);
+  if (fd < 0) {
+    lastChannelConnectFailure.stage = channelOut[0] as ChannelConnectFailure['stage'];
+    lastChannelConnectFailure.symlink = channelOut[1] === 1;
+  }
+  return fd;
+}
+
+/** poll(2) events for {@link waitFd}. */
+export const WaitEvent = { READABLE: 0x001, WRITABLE: 0x004 } as const;
+
+/** Blocks the thread until `fd` (stays yours) has one of `events` or `timeoutMs` passes (-1: no
+ * limit). Returns the poll revents (> 0; may include POLLERR 0x8 / POLLHUP 0x10), 0 on timeout,
+ * or -errno. For synchronous tools only: never call it in a daemon. */
+export function waitFd(fd: number, events: number, timeoutMs: number): number {
+  return getAddon().waitFd(fd, events, timeoutMs);
 }
 
 /** Clears (`blocking` true) or sets O_NONBLOCK on `fd` (stays yours). 0 or -errno.

@@ -1,7 +1,5 @@
-import { closeSync, constants as fsConstants, existsSync, fstatSync, openSync } from 'node:fs';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isChannelSocketEntry } from '../channels/channel-socket.js';
 import * as native from '../native/addon.js';
 import { ServiceError } from './service-error.js';
 
@@ -16,81 +14,53 @@ export interface ChannelConnectOptions {
 }
 
 /**
- * Connects to a channel socket and returns the connected descriptor, owned by the caller.
+ * Connects to a channel socket and returns the connected descriptor, owned by the caller: at
+ * once (no promise) when the channel accepts, a promise while its listen backlog is full.
  * Every failure becomes a ServiceError whose message says what happened and what to do.
+ *
+ * Each attempt is one native call (connectChannel): open(O_PATH | O_NOFOLLOW) pins the entry
+ * itself (the link, for a symlink), fstat checks that it is what the socket-dir watcher counts as
+ * a channel (isChannelSocketEntry: a socket, not a symlink), and connect() goes to
+ * /proc/self/fd/N, which the kernel resolves to that very inode, so that a file swapped in after
+ * the check is not what gets connected. Without /proc the path is connected after the check: an
+ * entry swapped between the two could still be reached, which needs write access to the socket
+ * dir, and that is the daemon's own (see docs/protocol.md, "connect"). Only the final component
+ * is checked; the socket dir itself may be reached through symlinks the user set up.
  */
-export async function connectChannelSocket(channel: string, path: string, options: ChannelConnectOptions): Promise<number> {
-  const pinned = pinChannelSocket(channel, path);
-  try {
-    return await connectPinned(channel, path, pinned.target, options);
-  } finally {
-    pinned.release();
+export function connectChannelSocket(channel: string, path: string, options: ChannelConnectOptions): number | Promise<number> {
+  const fd = native.connectChannel(path, options.blocking);
+  if (fd >= 0) return fd;
+  if (fd === -errno.EAGAIN && native.lastChannelConnectFailure.stage === native.ChannelConnectStage.CONNECT) {
+    return retryWhileBusy(channel, path, options);
   }
+  throw channelConnectError(channel, path, fd);
 }
 
-/** O_PATH (Linux): a descriptor that names a file without opening it; works on sockets. */
-const O_PATH = 0o10000000;
-
-interface PinnedSocket {
-  /** What to connect to: /proc/self/fd/N (exactly the inode checked), or the path itself. */
-  target: string;
-  release(): void;
-}
-
-/**
- * Checks that `path` is what the socket-dir watcher counts as a channel (isChannelSocketEntry: a
- * socket, not a symlink) and pins that very inode, so that a file swapped in after the check is
- * not what gets connected: open(O_PATH | O_NOFOLLOW) gives a descriptor of the entry itself (of
- * the link, for a symlink), fstat checks it, and connect() goes to /proc/self/fd/N, which the
- * kernel resolves to that inode. Without /proc the path is connected after the check: an entry
- * swapped between the two could still be reached, which needs write access to the socket dir,
- * and that is the daemon's own (see docs/protocol.md, "connect"). Only the final component is
- * checked; the socket dir itself may be reached through symlinks the user set up.
- */
-function pinChannelSocket(channel: string, path: string): PinnedSocket {
-  let fd: number;
-  try {
-    fd = openSync(path, O_PATH | fsConstants.O_NOFOLLOW);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-    throw connectError(channel, path, -((errno as Record<string, number>)[code] ?? errno.EIO));
-  }
-  try {
-    const stats = fstatSync(fd);
-    if (!isChannelSocketEntry(stats)) {
-      const what = stats.isSymbolicLink() ? 'a symlink' : 'not a socket';
-      throw new ServiceError(
-        'CHANNEL_NOT_FOUND',
-        `no data channel "${channel}": ${path} is ${what}, and only sockets the platform created there count as channels ` +
-          `(the daemon never follows a symlink there); remove it, and open the channel from a browser`,
-      );
-    }
-  } catch (error) {
-    closeSync(fd);
-    throw error;
-  }
-  const viaProc = `/proc/self/fd/${fd}`;
-  const target = existsSync(viaProc) ? viaProc : path;
-  return { target, release: () => closeSync(fd) };
-}
-
-async function connectPinned(channel: string, path: string, target: string, options: ChannelConnectOptions): Promise<number> {
+async function retryWhileBusy(channel: string, path: string, options: ChannelConnectOptions): Promise<number> {
   for (let attempt = 0; ; attempt++) {
-    const fd = native.connectUnix(target);
-    if (fd >= 0) {
-      const status = native.setBlocking(fd, options.blocking);
-      if (status < 0) {
-        native.close(fd);
-        throw new ServiceError('INTERNAL_ERROR', `cannot set blocking mode on the channel socket: ${native.errnoName(status)}`);
-      }
-      return fd;
-    }
-    if (fd === -errno.EAGAIN && attempt < BUSY_RETRY_DELAYS_MS.length) {
-      await sleep(BUSY_RETRY_DELAYS_MS[attempt]);
-      continue;
-    }
-    throw connectError(channel, path, fd);
+    await sleep(BUSY_RETRY_DELAYS_MS[attempt]);
+    const fd = native.connectChannel(path, options.blocking);
+    if (fd >= 0) return fd;
+    const busy = fd === -errno.EAGAIN && native.lastChannelConnectFailure.stage === native.ChannelConnectStage.CONNECT;
+    if (!busy || attempt + 1 >= BUSY_RETRY_DELAYS_MS.length) throw channelConnectError(channel, path, fd);
   }
+}
+
+/** The ServiceError for a failed connectChannel (its stage read from lastChannelConnectFailure). */
+function channelConnectError(channel: string, path: string, negErrno: number): ServiceError {
+  const failure = native.lastChannelConnectFailure;
+  if (failure.stage === native.ChannelConnectStage.NOT_A_SOCKET) {
+    const what = failure.symlink ? 'a symlink' : 'not a socket';
+    return new ServiceError(
+      'CHANNEL_NOT_FOUND',
+      `no data channel "${channel}": ${path} is ${what}, and only sockets the platform created there count as channels ` +
+        `(the daemon never follows a symlink there); remove it, and open the channel from a browser`,
+    );
+  }
+  if (failure.stage === native.ChannelConnectStage.BLOCKING_MODE) {
+    return new ServiceError('INTERNAL_ERROR', `cannot set blocking mode on the channel socket: ${native.errnoName(negErrno)}`);
+  }
+  return connectError(channel, path, negErrno);
 }
 
 function connectError(channel: string, path: string, negErrno: number): ServiceError {

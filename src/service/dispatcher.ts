@@ -2,6 +2,7 @@ import { INTERFACE_TRANSACTION, PING_TRANSACTION } from '../parcel/constants.js'
 import { isBuiltinTransaction } from '../parcel/index.js';
 import { ParcelReader } from '../parcel/parcel-reader.js';
 import { ParcelWriter } from '../parcel/parcel-writer.js';
+import { rememberServiceName } from '../wire/envelope-fast.js';
 import { ReplyMode, type ReplyModeValue, type TransactionMessage } from '../wire/envelope.js';
 import type { BinderService, PeerCredentials, ServiceResult } from './binder-service.js';
 import { ServiceError } from './service-error.js';
@@ -18,6 +19,7 @@ export class Dispatcher {
   register(service: BinderService): void {
     if (this.services.has(service.name)) throw new Error(`service ${service.name} registered twice`);
     this.services.set(service.name, service);
+    rememberServiceName(service.name);
   }
 
   /** Registered names, sorted, as `service list` shows them. */
@@ -34,6 +36,11 @@ export class Dispatcher {
   }
 
   async dispatch(transaction: TransactionMessage, peer: PeerCredentials): Promise<ServiceResult> {
+    return this.dispatchNow(transaction, peer);
+  }
+
+  /** dispatch() without its promise hop: refusals throw at once, a synchronous service answers at once. */
+  dispatchNow(transaction: TransactionMessage, peer: PeerCredentials): ServiceResult | Promise<ServiceResult> {
     if (!this.isAllowed(peer)) {
       throw new ServiceError(
         'PERMISSION_DENIED',

@@ -5,6 +5,7 @@ import { statusName } from '../parcel/status.js';
 import type { Logger } from '../log/logger.js';
 import type { RateLimitedLog } from '../log/rate-limited-log.js';
 import { decodeFrame, encodeReply, ReplyMode, type ReplyMessage, type TransactionMessage } from '../wire/envelope.js';
+import { encodeOkReplyFrame, peekTransaction } from '../wire/envelope-fast.js';
 import { encodeFrame, FrameDecoder } from '../wire/framing.js';
 import { WireError } from '../wire/wire-error.js';
 import type { PeerCredentials, ServiceResult } from './binder-service.js';
@@ -175,8 +176,14 @@ export class IpcSession {
       clearTimeout(this.stallTimer);
       this.stallTimer = undefined;
       this.busy = true;
+      const pending = this.handleFrame(body, strayDescriptors);
+      if (pending === undefined) {
+        // Answered already: on to the next frame, with no promise in between.
+        this.busy = false;
+        continue;
+      }
       this.idle = new Promise((resolve) => (this.markIdle = resolve));
-      void this.handleFrame(body, strayDescriptors).finally(() => {
+      void pending.finally(() => {
         this.busy = false;
         this.markIdle();
         this.pump();
@@ -241,6 +248,11 @@ export class IpcSession {
     }, this.deps.frameTimeoutMs);
   }
 
+  /**
+   * One frame: decoded (peekTransaction for the usual shape, protobufjs for the rest), dispatched
+   * and answered. Synchronous (undefined) when the service answers at once, as connect does when
+   * the channel accepts: no promise hop between reading the request and sending the reply.
+   */
   /** Whether descriptors came with a byte of the frame that ends at `frameEnd` (marks up to it are used up). */
   private takeDescriptorMarks(frameEnd: number): boolean {
     let taken = 0;
@@ -249,57 +261,82 @@ export class IpcSession {
     return taken > 0;
   }
 
-  private async handleFrame(body: Buffer, strayDescriptors: boolean): Promise<void> {
-    let transaction: TransactionMessage;
-    try {
-      const frame = decodeFrame(body);
-      if (frame.kind !== 'transaction') throw new WireError('UNEXPECTED_FRAME', 'the daemon only accepts transactions; a reply frame was sent to it');
-      transaction = frame.transaction;
-    } catch (error) {
-      this.logPeer('warn', { event: 'transaction.malformed', err: (error as Error).message }, 'malformed frame');
-      this.sendError(0, error);
-      // A uid that may not transact gets one answer to its first frame, whatever it holds.
-      if (!this.deps.dispatcher.isAllowed(this.peer)) this.condemn();
-      return;
+  private handleFrame(body: Buffer, strayDescriptors: boolean): Promise<void> | undefined {
+    let transaction = peekTransaction(body);
+    if (transaction === null) {
+      try {
+        const frame = decodeFrame(body);
+        if (frame.kind !== 'transaction') throw new WireError('UNEXPECTED_FRAME', 'the daemon only accepts transactions; a reply frame was sent to it');
+        transaction = frame.transaction;
+      } catch (error) {
+        this.logPeer('warn', { event: 'transaction.malformed', err: (error as Error).message }, 'malformed frame');
+        this.sendError(0, error);
+        // A uid that may not transact gets one answer to its first frame, whatever it holds.
+        if (!this.deps.dispatcher.isAllowed(this.peer)) this.condemn();
+        return undefined;
+      }
     }
-    const fields = { service: transaction.service, code: transaction.code, id: transaction.id };
-    let result: ServiceResult;
+    let outcome: ServiceResult | Promise<ServiceResult>;
     try {
       if (strayDescriptors) {
         throw new ServiceError('DESCRIPTORS_NOT_ACCEPTED', 'descriptors sent to the daemon are closed unread; send plain Parcel data');
       }
-      result = await this.deps.dispatcher.dispatch(transaction, this.peer);
+      outcome = this.deps.dispatcher.dispatchNow(transaction, this.peer);
     } catch (error) {
-      const replyError = toReplyError(error);
-      this.deps.onTransaction('refused');
-      const logFields = { event: 'transaction.refused', ...fields, status: statusName(replyError.status), errorCode: replyError.errorCode, reason: replyError.message };
-      if (replyError.internal) this.logPeer('error', { ...logFields, err: error }, 'transaction failed');
-      else this.logPeer('info', logFields, 'transaction refused');
-      if (!(transaction.flags & FLAG_ONEWAY)) this.sendError(transaction.id, error);
-      // Whatever the client sent behind a stream-mode connect (or a mode this daemon does not know)
-      // was perhaps meant for the channel, not frames to execute; a uid that may not transact gets
-      // one answer, not a session: hang up. (addService's PERMISSION_DENIED to an allowed peer is
-      // an ordinary refusal.)
-      if (transaction.replyMode !== ReplyMode.DESCRIPTOR || !this.deps.dispatcher.isAllowed(this.peer)) this.condemn();
-      return;
+      this.refused(transaction, error);
+      return undefined;
     }
-    this.deps.onTransaction('served');
-    this.logPeer('info', { event: 'transaction.served', ...fields, ...result.logFields, fds: result.fds.length }, 'transaction served');
-    if (this.connection.isClosed || transaction.flags & FLAG_ONEWAY) {
-      releaseResult(result);
-      return;
-    }
-    const reply: ReplyMessage = {
+    if (!(outcome instanceof Promise)) return this.served(transaction, outcome);
+    const asked = transaction;
+    return outcome.then(
+      (result) => this.served(asked, result),
+      (error: unknown) => this.refused(asked, error),
+    );
+  }
+
+  private refused(transaction: TransactionMessage, error: unknown): void {
+    const replyError = toReplyError(error);
+    this.deps.onTransaction('refused');
+    const logFields = {
+      event: 'transaction.refused',
+      service: transaction.service,
+      code: transaction.code,
       id: transaction.id,
-      status: 0,
-      data: result.data,
-      objectOffsets: [...result.objectOffsets],
-      fdCount: result.fds.length,
-      message: '',
-      errorCode: '',
+      status: statusName(replyError.status),
+      errorCode: replyError.errorCode,
+      reason: replyError.message,
     };
-    this.connection.write(encodeFrame(encodeReply(reply)), result.fds);
-    if (result.streamFd !== undefined) await this.startStream(result.streamFd, result.logFields?.channel);
+    if (replyError.internal) this.logPeer('error', { ...logFields, err: error }, 'transaction failed');
+    else this.logPeer('info', logFields, 'transaction refused');
+    if (!(transaction.flags & FLAG_ONEWAY)) this.sendError(transaction.id, error);
+    // Whatever the client sent behind a stream-mode connect (or a mode this daemon does not know)
+    // was perhaps meant for the channel, not frames to execute; a uid that may not transact gets
+    // one answer, not a session: hang up. (addService's PERMISSION_DENIED to an allowed peer is
+    // an ordinary refusal.)
+    if (transaction.replyMode !== ReplyMode.DESCRIPTOR || !this.deps.dispatcher.isAllowed(this.peer)) this.condemn();
+  }
+
+  private served(transaction: TransactionMessage, result: ServiceResult): Promise<void> | undefined {
+    this.deps.onTransaction('served');
+    const fdCount = result.fds.length;
+    const replying = !this.connection.isClosed && !(transaction.flags & FLAG_ONEWAY);
+    // The reply first (Parcel, envelope and frame header in one buffer, sent with its descriptors
+    // in one sendmsg), then the log line: its serialization and write are not on the client's wait.
+    if (replying) this.connection.write(encodeOkReplyFrame(transaction.id, result.data, result.objectOffsets, fdCount), result.fds);
+    // Built only when the line can be written: info is the default level, but not the only one.
+    if (this.log.isLevelEnabled('info')) {
+      this.logPeer(
+        'info',
+        { event: 'transaction.served', service: transaction.service, code: transaction.code, id: transaction.id, ...result.logFields, fds: fdCount },
+        'transaction served',
+      );
+    }
+    if (!replying) {
+      releaseResult(result);
+      return undefined;
+    }
+    if (result.streamFd !== undefined) return this.startStream(result.streamFd, result.logFields?.channel);
+    return undefined;
   }
 
   private async startStream(channelFd: number, channel: unknown): Promise<void> {
