@@ -20,6 +20,13 @@ import { Rng } from './prng.js';
 const config = fuzzConfig();
 const rounds = Number(process.env.ANBOX_OOB_FUZZ_ATTACK_ROUNDS ?? (config.daemonCases >= 100_000 ? 30 : 3));
 const LIMITS = { maxConnections: 64, maxConnectionsPerUid: 24, maxBufferedMiB: 16, frameTimeoutMs: 1500 };
+/**
+ * Descriptors above the connection cap at any one /proc sample: over-cap connections are accepted to be
+ * answered TOO_MANY_CONNECTIONS and closed (several may arrive in one poll turn), and a legitimate
+ * connect holds its channel descriptor until sendmsg. A constant, so the bound still fails on growth;
+ * +8 was reached exactly (72 of 72) on a loaded machine.
+ */
+const FD_SLACK = 16;
 /** An attacker uid that is allowed to transact (allowed is not trusted: adb reverse peers are). */
 const ALLOWED_ATTACKER_UID = 65533;
 /** Line budget: 50 per event and uid per 10 s window (two uids, at most 12 events), plus summaries. */
@@ -101,14 +108,14 @@ it(
     console.log(
       `attack fuzz: seed ${seedHex(config.seed)}, ${rounds} rounds in ${(ms / 1000).toFixed(1)} s; daemon RSS ${rssBefore} KiB -> peak ${peakRss} KiB ` +
         `(+${peakRss - rssBefore} KiB, bound +${LIMITS.maxBufferedMiB * 1024 + 96 * 1024} KiB); descriptors ${fdsBefore} -> peak ${peakFds} ` +
-        `(bound +${LIMITS.maxConnections + 8}) -> ${fdsAfter}; ${lines} log lines (bound ${lineBound}); legitimate connects served ${served}`,
+        `(bound +${LIMITS.maxConnections + FD_SLACK}) -> ${fdsAfter}; ${lines} log lines (bound ${lineBound}); legitimate connects served ${served}`,
     );
     expect(failures).toEqual([]);
     expect(served).toBeGreaterThan(0);
     // The budget plus Node's own heap and allocator churn (96 MiB): far below one unbounded flood (gigabytes).
     expect(peakRss - rssBefore).toBeLessThan(LIMITS.maxBufferedMiB * 1024 + 96 * 1024);
     // Every connection past the caps is closed at accept; the legitimate client holds a few more.
-    expect(peakFds - fdsBefore).toBeLessThanOrEqual(LIMITS.maxConnections + 8);
+    expect(peakFds - fdsBefore).toBeLessThanOrEqual(LIMITS.maxConnections + FD_SLACK);
     expect(lines).toBeLessThanOrEqual(lineBound);
     expect(fdsAfter).toBeLessThanOrEqual(fdsBefore);
   },
