@@ -122,7 +122,7 @@ describe('anbox-oob call', () => {
     const result = await runCli(['call', 'manager', '4', 'i32', '15'], { env });
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('status: OK');
-    expect(result.stdout).toContain('as AIDL reply: no exception, String16[] ["org.anbox.oob.IEmulatorStatus","org.anbox.platform.IPlatformAPI","org.anbox.webrtc.IDataProxyService"]');
+    expect(result.stdout).toContain('as AIDL reply: no exception, String16[] ["manager","org.anbox.oob.IEmulatorStatus","org.anbox.platform.IPlatformAPI","org.anbox.webrtc.IDataProxyService"]');
   });
 
   it('exits 1 and prints the status and message of a refusal', async () => {

@@ -56,7 +56,12 @@ describe('v1 messages at Anbox\'s limits', () => {
 
   it("the same 1 MiB message to a client with libdatachannel's default limit is refused, not split", async () => {
     const client = await connect();
-    const result = h.platform.sendV1Message('big', 'd'.repeat(MAX_V1_DATA_BYTES));
+    const big = 'd'.repeat(MAX_V1_DATA_BYTES);
+    // The platform learns of the control channel (onDataChannel) a moment after the client sees it
+    // open: until then the answer is NO_SESSION. A refused message sends nothing, so asking again is safe.
+    let result = h.platform.sendV1Message('big', big);
+    const notYet = (r: typeof result) => !r.sent && r.code === 'NO_SESSION';
+    await waitFor(() => !notYet((result = h.platform.sendV1Message('big', big))), 'the platform to see control open');
     expect(result).toMatchObject({ sent: false, code: 'TOO_LARGE_FOR_CLIENT' });
     expect(h.platform.sendV1Message('small', 'after')).toEqual({ sent: true });
     await waitFor(() => client.control.messages.length >= 1, 'the small message');

@@ -93,6 +93,8 @@ describe('the page, against the protocol stand-in', () => {
     await session.waitForControl((m) => m.length > 0);
     expect(JSON.parse(session.controlMessages[0]!)).toEqual({ type: 'stream::disconnect', data: {} });
     await page.getByTestId('state-foo').filter({ hasText: 'closed' }).waitFor();
+    // The session's end (which enables Connect again) may land a moment after the channel's close.
+    await page.locator('[data-testid="connect"]:enabled').waitFor({ timeout: 10_000 });
     expect(await page.getByTestId('connect').isDisabled()).toBe(false);
   });
 
