@@ -4,7 +4,7 @@ import { basename, join, resolve } from 'node:path';
 import { CHANNEL_SOCKET_PREFIX, validateChannelName } from '../channels/channel-name.js';
 import { isChannelSocketEntry } from '../channels/channel-socket.js';
 import type { Logger } from '../log/logger.js';
-import { listeningUnixSockets } from './unix-socket-table.js';
+import { listeningUnixSockets } from '../io/unix-socket-table.js';
 
 export const SOCKET_DIR_WATCHER_DEFAULTS = {
   /** Full rescan period: fs.watch misses events (and a dying listener makes none). */
@@ -37,7 +37,7 @@ type Identity = string;
  * Watches a socket dir for channels: entries `webrtc_data_<name>` (valid name) that are Unix sockets
  * with a live listener. Regular files, directories, symlinks, dead socket files (nobody listening:
  * a listener killed without unlinking) and invalid names are ignored. Liveness is read from
- * /proc/net/unix (see unix-socket-table.ts), never by connecting.
+ * /proc/net/unix (see ../io/unix-socket-table.ts), never by connecting.
  *
  * Events: 'appeared'(name) when a channel starts to exist, 'disappeared'(name) when it stops; a
  * listener replaced by a new one between two scans (a new socket inode in the table) yields

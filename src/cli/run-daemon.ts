@@ -1,9 +1,8 @@
-import { dirname } from 'node:path';
 import { ListenError } from '../io/unix-listener.js';
 import type { Logger } from '../log/logger.js';
 import type { Platform } from '../platform/platform.js';
 import { formatMode } from '../platform/bridge/channel-socket-mode.js';
-import { DataProxyServer } from '../service/data-proxy-server.js';
+import { daemonDirectories, DataProxyServer } from '../service/data-proxy-server.js';
 import { ensureTrustedDirectory, UnsafeDirectoryError } from '../io/trusted-directory.js';
 import { lockSocketDir, SocketDirLockedError, type LockRole, type SocketDirLock } from '../service/socket-dir-lock.js';
 import { isSocketFile, removeStaleChannelSockets } from '../service/stale-sockets.js';
@@ -238,11 +237,10 @@ function lockDirectory(settings: DaemonSettings, roles: LockRole[], role: string
     for (const lock of locks.splice(0).reverse()) lock.release();
   };
   try {
-    // Checked as the parts will check them (same order, same words), before the lock is made in
-    // the socket dir; the parts check again and log what --allow-shared-dir let through.
-    const allowShared = settings.allowSharedDir;
-    if (roles.includes('proxy')) ensureTrustedDirectory(dirname(settings.paths.servicePath), 0o755, { what: "service socket's directory", flag: '--service-socket', allowShared });
-    ensureTrustedDirectory(socketDir, 0o750, { what: 'socket dir', flag: '--socket-dir', allowShared });
+    // Checked as the parts will check them, before the lock is made in the socket dir; the parts
+    // check again and log what --allow-shared-dir let through. A platform alone has no service socket.
+    const directories = daemonDirectories(settings.paths.servicePath, socketDir).filter((d) => roles.includes('proxy') || d.dir === socketDir);
+    for (const { dir, mode, what, flag } of directories) ensureTrustedDirectory(dir, mode, { what, flag, allowShared: settings.allowSharedDir });
     for (const lockRole of roles) locks.push(lockSocketDir(socketDir, lockRole));
   } catch (error) {
     releaseAll();

@@ -36,7 +36,7 @@ export const AUTH_FAILURES_PER_ADDRESS = { burst: 10, perSecond: 1 };
 /** Failed token checks all addresses together may make in a burst, and then per second. */
 export const AUTH_FAILURES_OVERALL = { burst: 50, perSecond: 5 };
 /** Source addresses whose failures are remembered; the quietest is forgotten first. */
-const MAX_TRACKED_ADDRESSES = 4096;
+export const MAX_TRACKED_ADDRESSES = 4096;
 /** Failed token checks are logged as one summary line per this interval. */
 export const AUTH_SUMMARY_INTERVAL_MS = 10_000;
 
@@ -81,7 +81,7 @@ export type AuthAdmission = { allowed: true } | { allowed: false; retryAfterSeco
 export class AuthRateLimiter {
   private readonly addresses = new Map<string, Bucket>();
   private readonly overall: Bucket;
-  /** Since the last summary. */
+  /** Since the last summary; distinct addresses counted up to MAX_TRACKED_ADDRESSES (a peer rotating source addresses would grow the set with every request). */
   private counts = { failures: 0, limited: 0, addresses: new Set<string>() };
 
   constructor(
@@ -102,7 +102,7 @@ export class AuthRateLimiter {
 
   fail(address: string): void {
     this.counts.failures++;
-    this.counts.addresses.add(address);
+    this.countAddress(address);
     this.refill(this.overall, this.total).tokens -= 1;
     let own = this.addresses.get(address);
     if (own) {
@@ -122,9 +122,13 @@ export class AuthRateLimiter {
     return failures + limited === 0 ? undefined : { failures, limited, addresses: addresses.size };
   }
 
+  private countAddress(address: string): void {
+    if (this.counts.addresses.size < MAX_TRACKED_ADDRESSES) this.counts.addresses.add(address);
+  }
+
   private limited(address: string, bucket: Bucket, rate: { perSecond: number }, scope: 'address' | 'overall'): AuthAdmission {
     this.counts.limited++;
-    this.counts.addresses.add(address);
+    this.countAddress(address);
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / rate.perSecond)), scope };
   }
 

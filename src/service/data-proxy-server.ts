@@ -45,6 +45,17 @@ export interface DataProxyStats {
 /** An unknown peer (SO_PEERCRED failed) gets uid -1, which is never allowed. */
 const UNKNOWN_PEER: PeerCredentials = { pid: 0, uid: -1, gid: -1 };
 const SERVICE_SOCKET_MODE = 0o660;
+
+/**
+ * The directories the daemon makes and must trust, in the order it checks them, with the words its
+ * messages use (`anbox-oob` checks them before it takes the socket-dir lock, then the server again).
+ */
+export function daemonDirectories(servicePath: string, socketDir: string): { dir: string; mode: number; what: string; flag: string }[] {
+  return [
+    { dir: dirname(servicePath), mode: 0o755, what: "service socket's directory", flag: '--service-socket' },
+    { dir: socketDir, mode: 0o750, what: 'socket dir', flag: '--socket-dir' },
+  ];
+}
 const DRAIN_TIMEOUT_MS = 5000;
 
 /**
@@ -76,10 +87,7 @@ export class DataProxyServer {
     this.dispatcher.register(new ServiceManager(this.dispatcher));
     this.dispatcher.register(new DataProxyService(options.socketDir));
     // Throws UnsafeDirectoryError (src/io/trusted-directory.ts) when a directory cannot be trusted.
-    for (const [dir, mode, what, flag] of [
-      [dirname(options.servicePath), 0o755, "service socket's directory", '--service-socket'],
-      [options.socketDir, 0o750, 'socket dir', '--socket-dir'],
-    ] as const) {
+    for (const { dir, mode, what, flag } of daemonDirectories(options.servicePath, options.socketDir)) {
       for (const warning of ensureTrustedDirectory(dir, mode, { what, flag, allowShared: options.allowSharedDir })) {
         this.log.warn({ event: 'daemon.insecure_directory', dir: warning.dir, problem: warning.problem }, warning.message);
       }

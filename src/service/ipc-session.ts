@@ -83,6 +83,7 @@ export class IpcSession {
       this.connection.pauseReading();
       deps.budget.waitForRoom(this.wake);
     }
+    this.watchForStall();
   }
 
   /** Stops reading new requests; resolves once the transaction in flight has been answered. */
@@ -215,12 +216,22 @@ export class IpcSession {
   }
 
   /**
+   * What may not last longer than frameTimeoutMs: a frame partly received, replies the peer has not
+   * read, and, from a uid that may not transact, silence before its first byte (it holds a connection
+   * slot of its uid and of the daemon, and will get nothing but one refusal).
+   */
+  private isStalled(): boolean {
+    if (!this.busy && this.decoder.bufferedBytes > 0) return true;
+    if (this.connection.pendingWriteBytes > 0) return true;
+    return this.bytesReceived === 0 && !this.deps.dispatcher.isAllowed(this.peer);
+  }
+
+  /**
    * A frame partly received, or replies the peer has not read, must not stay so for longer than
    * frameTimeoutMs (a peer holding half a frame, or never reading, would hold its buffers for ever).
    */
   private watchForStall(): void {
-    const stalled = (!this.busy && this.decoder.bufferedBytes > 0) || this.connection.pendingWriteBytes > 0;
-    if (!stalled) {
+    if (!this.isStalled()) {
       clearTimeout(this.stallTimer);
       this.stallTimer = undefined;
       return;
@@ -228,8 +239,7 @@ export class IpcSession {
     this.stallTimer ??= setTimeout(() => {
       this.stallTimer = undefined;
       if (this.connection.isClosed || this.condemned) return;
-      const stillStalled = (!this.busy && this.decoder.bufferedBytes > 0) || this.connection.pendingWriteBytes > 0;
-      if (!stillStalled) return;
+      if (!this.isStalled()) return;
       const partialBytes = this.decoder.bufferedBytes;
       const unreadBytes = this.connection.pendingWriteBytes;
       this.logPeer(

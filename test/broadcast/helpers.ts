@@ -2,7 +2,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { Logger } from '../../src/log/logger.js';
-import { listeningUnixSocketPaths } from '../../src/broadcast/unix-socket-table.js';
+import { listeningUnixSocketPaths } from '../../src/io/unix-socket-table.js';
 
 export interface LogRecord {
   level: number;

@@ -61,6 +61,8 @@ describe('the broadcast hook and names that start with "-"', () => {
     expect(names).toEqual(['--help', '-o', 'plain']);
     expect(runs.every((r) => r.event === 'created' && r.output === null)).toBe(true);
     const results = daemon.logLines().filter((l) => l.event === 'broadcast.delivered' || l.event === 'broadcast.failed');
+    expect(runs.length).toBeGreaterThan(0);
+    expect(results.filter((l) => l.event === 'broadcast.delivered').length).toBeGreaterThan(0);
     expect(results.some((l) => l.event === 'broadcast.failed')).toBe(false);
   }, 60_000);
 });

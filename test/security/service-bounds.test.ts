@@ -66,6 +66,15 @@ describe('partial frames', () => {
     expect(result.maxClosedAfterMs).toBeLessThan(20_000);
     expect(countEvents(daemon.logLines(), ['connection.timeout'])).toBeGreaterThan(0);
   });
+
+  it('a uid that may not transact and sends nothing is hung up on after --frame-timeout-ms (its idle connections hold no slots)', async () => {
+    const { daemon } = await daemonWith(['--frame-timeout-ms', '1000']);
+    const result = await runAttacker<PartialResult>('partial', daemon.servicePath, { connections: 20, silent: true, timeoutMs: 30_000 }, { uid: OTHER_UID });
+    expect(result.connections).toBe(20);
+    expect(result.closed).toBe(20);
+    // A generous ceiling, not a timing claim: before the fix they were held for ever.
+    expect(result.maxClosedAfterMs).toBeLessThan(20_000);
+  });
 });
 
 describe('connection caps', () => {

@@ -74,7 +74,6 @@ export const DEFAULT_LOW_WATER_MARK = 256 * 1024;
 export const DEFAULT_OVERFLOW_AFTER_MS = 1000;
 export const DEFAULT_GRACE_MS = 1000;
 export const DEFAULT_CARRY_FLUSH_MS = 20;
-export { CHANNEL_SOCKET_MODES, DEFAULT_CHANNEL_SOCKET_MODE } from './channel-socket-mode.js';
 export const DEFAULT_MAX_QUEUED_MESSAGES = 4096;
 const BACKPRESSURE_POLL_MS = 250;
 /** Polled faster while paused on the message count: the buffer's bytes say little about it then. */

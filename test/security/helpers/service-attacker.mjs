@@ -7,8 +7,8 @@
 //             stream-mode connect the daemon refuses), then junk until `totalBytes` were accepted
 //             by the kernel, the daemon hung up, or the time is up. Never reads.
 //   pipeline  `count` pings in one write, then reads replies until EOF or the time is up.
-//   partial   `connections` connections each send half of a `frameBytes` frame, then wait for the
-//             daemon to hang up.
+//   partial   `connections` connections each send half of a `frameBytes` frame (nothing with
+//             `silent`), then wait for the daemon to hang up.
 //   badframes `connections` connections one after another, each pipelining `frames` malformed
 //             frames and reading the replies until EOF or `frames` replies (fills the log).
 //   noread    pings as fast as the socket takes them, never reading a reply, until the daemon stops
@@ -138,7 +138,8 @@ async function partial() {
     if (fd < 0) break;
     fds.push(fd);
     // Not blocking on one connection: a daemon that stops reading leaves the rest unsent.
-    await sendAll(fd, half, Math.min(deadline, Date.now() + 10));
+    // `silent`: not a byte, the connection only held open.
+    if (!options.silent) await sendAll(fd, half, Math.min(deadline, Date.now() + 10));
   }
   const opened = Date.now();
   // The wait for hang-ups is counted from here: opening many connections takes time of its own.

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listeningUnixSocketPaths, listeningUnixSockets, parseListeningUnixSockets, parseUnixSocketTable } from '../../src/broadcast/unix-socket-table.js';
+import { listeningUnixSocketPaths, listeningUnixSockets, parseListeningUnixSockets, parseUnixSocketTable } from '../../src/io/unix-socket-table.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
-import { makeDeadSocketFile } from './helpers.js';
+import { makeDeadSocketFile } from '../broadcast/helpers.js';
 
 // Captured from /proc/net/unix on Linux 6.x (socat, Python and Node listeners; addresses shortened).
 const SAMPLE = [
