@@ -1,3 +1,4 @@
+import type { Level as LogLevel } from 'pino';
 import type { Logger } from './logger.js';
 
 export interface LogRateLimitOptions {
@@ -38,8 +39,13 @@ export class RateLimitedLog {
     this.options = { ...LOG_RATE_LIMIT_DEFAULTS, ...options };
   }
 
-  /** True when a line of `event` about `peerUid` may be written now; counts it otherwise. */
-  allow(event: string, peerUid?: number): boolean {
+  /**
+   * True when a line of `event` about `peerUid` at `level` may be written now; counts it otherwise.
+   * A line below the logger's level is neither written nor counted (no `log.suppressed` for lines
+   * that would never have been printed).
+   */
+  allow(event: string, peerUid?: number, level: LogLevel = 'info'): boolean {
+    if (!this.log.isLevelEnabled(level)) return false;
     let key = `${event}:${peerUid ?? ''}`;
     let state = this.keys.get(key);
     if (!state && this.keys.size >= this.options.maxKeys) {

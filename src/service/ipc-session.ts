@@ -137,7 +137,7 @@ export class IpcSession {
 
   /** A peer log line, unless this peer's lines of that event are being suppressed. */
   private logPeer(level: 'info' | 'warn' | 'error', fields: { event: string } & Record<string, unknown>, message: string): void {
-    if (this.deps.limiter.allow(fields.event, this.peer.uid)) this.log[level](fields, message);
+    if (this.deps.limiter.allow(fields.event, this.peer.uid, level)) this.log[level](fields, message);
   }
 
   private onData(bytes: Buffer, fds: number[]): void {
@@ -370,7 +370,7 @@ export class IpcSession {
   }
 
   private onConnectionClosed(errno: number): void {
-    if (errno < 0 && this.deps.limiter.allow('connection.error', this.peer.uid)) {
+    if (errno < 0 && this.deps.limiter.allow('connection.error', this.peer.uid, 'debug')) {
       this.log.debug({ event: 'connection.error', errno: native.errnoName(errno) }, 'connection failed');
     }
     this.released();
