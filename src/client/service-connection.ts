@@ -3,28 +3,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FdConnection } from '../io/fd-connection.js';
 import * as native from '../native/addon.js';
 import { Status } from '../parcel/status.js';
-import { decodeFrame, ReplyMode, type ReplyMessage, type ReplyModeValue } from '../wire/envelope.js';
-import { encodeTransactionFrame, peekReply } from '../wire/envelope-fast.js';
+import { ReplyMode, type ReplyMessage, type ReplyModeValue } from '../wire/envelope.js';
+import { encodeTransactionFrame } from '../wire/envelope-fast.js';
 import { FrameDecoder } from '../wire/framing.js';
+import { DataProxyError } from './data-proxy-error.js';
+import { readReply, toTransactResult, type TransactResult } from './transact-result.js';
+
+export type { TransactResult } from './transact-result.js';
 
 const NO_OFFSETS: number[] = [];
-import { DataProxyError } from './data-proxy-error.js';
 
 const { errno } = constants;
 
 export interface TransactOptions {
   flags?: number;
   replyMode?: ReplyModeValue;
-}
-
-/** A reply as received. The caller owns `fds` (already real descriptors of this process). */
-export interface TransactResult {
-  status: number;
-  data: Buffer;
-  objectOffsets: number[];
-  fds: number[];
-  message: string;
-  errorCode: string;
 }
 
 interface Pending {
@@ -104,13 +97,9 @@ export class ServiceConnection {
       try {
         const body = this.decoder.next();
         if (!body) return;
-        const peeked = peekReply(body);
-        if (peeked !== null) reply = peeked;
-        else {
-          const frame = decodeFrame(body);
-          if (frame.kind !== 'reply') throw new Error('the daemon sent a transaction frame');
-          reply = frame.reply;
-        }
+        const read = readReply(body);
+        if (read === null) throw new Error('the daemon sent a transaction frame');
+        reply = read;
       } catch (error) {
         this.fail(new DataProxyError(Status.BAD_VALUE, 'PROTOCOL_ERROR', `the daemon sent something this client cannot read: ${(error as Error).message}`));
         return;
@@ -121,14 +110,7 @@ export class ServiceConnection {
         return;
       }
       const replyFds = this.receivedFds.splice(0, reply.fdCount);
-      pending.resolve({
-        status: reply.status,
-        data: Buffer.from(reply.data),
-        objectOffsets: reply.objectOffsets,
-        fds: replyFds,
-        message: reply.message,
-        errorCode: reply.errorCode,
-      });
+      pending.resolve(toTransactResult(reply, replyFds));
       if (pending.stream && reply.status === Status.OK) {
         this.handOver();
         return;

@@ -1,10 +1,12 @@
 import { constants } from 'node:os';
 import * as native from '../native/addon.js';
 import { Status } from '../parcel/status.js';
-import { decodeFrame, encodeTransaction, ReplyMode } from '../wire/envelope.js';
-import { encodeFrame, FrameDecoder } from '../wire/framing.js';
+import { ReplyMode } from '../wire/envelope.js';
+import { encodeTransactionFrame } from '../wire/envelope-fast.js';
+import { FrameDecoder } from '../wire/framing.js';
 import { DataProxyError } from './data-proxy-error.js';
-import { unreachable, type TransactResult } from './service-connection.js';
+import { unreachable } from './service-connection.js';
+import { readReply, toTransactResult, type TransactResult } from './transact-result.js';
 
 const { errno } = constants;
 
@@ -25,7 +27,7 @@ export function transactSync(servicePath: string, service: string, code: number,
   if (fd < 0) throw unreachable(servicePath, fd);
   const received: number[] = [];
   try {
-    const frame = encodeFrame(encodeTransaction({ id: 1, service, code, flags: 0, data, objectOffsets: [], replyMode: ReplyMode.DESCRIPTOR }));
+    const frame = encodeTransactionFrame({ id: 1, service, code, flags: 0, data, objectOffsets: [], replyMode: ReplyMode.DESCRIPTOR });
     for (let sent = 0; sent < frame.length; ) {
       const n = native.sendmsg(fd, frame.subarray(sent));
       if (n >= 0) sent += n;
@@ -36,14 +38,13 @@ export function transactSync(servicePath: string, service: string, code: number,
     for (;;) {
       const body = decoder.next();
       if (body !== null) {
-        const decoded = decodeFrame(body);
-        if (decoded.kind !== 'reply' || (decoded.reply.id !== 1 && decoded.reply.id !== 0)) {
+        const reply = readReply(body);
+        if (reply === null || (reply.id !== 1 && reply.id !== 0)) {
           throw new DataProxyError(Status.BAD_VALUE, 'PROTOCOL_ERROR', 'the daemon sent something other than the reply to this transaction');
         }
-        const { reply } = decoded;
         const fds = received.splice(0, reply.fdCount);
         for (const extra of received.splice(0)) native.close(extra);
-        return { status: reply.status, data: Buffer.from(reply.data), objectOffsets: reply.objectOffsets, fds, message: reply.message, errorCode: reply.errorCode };
+        return toTransactResult(reply, fds);
       }
       const result = native.recvmsg(fd, readBuffer);
       if (typeof result === 'number') {
