@@ -1,4 +1,5 @@
 import { FRAME_HEADER_BYTES } from './framing.js';
+import { readVarint32 } from './varint.js';
 import type { ReplyMessage, TransactionMessage } from './envelope.js';
 
 /**
@@ -235,19 +236,6 @@ export function peekReply(body: Buffer): ReplyMessage | null {
 
 const EMPTY = Buffer.alloc(0);
 const NO_OFFSETS: number[] = [];
-
-/** A varint of at most 5 bytes whose value fits a uint32, or -1. Moves cursor.at past it. */
-function readVarint32(bytes: Buffer, cursor: { at: number }): number {
-  let value = 0;
-  for (let i = 0; i < 5; i++) {
-    if (cursor.at >= bytes.length) return -1;
-    const byte = bytes[cursor.at++]!;
-    if (i === 4 && byte > 0x0f) return -1;
-    value += (byte & 0x7f) * 2 ** (7 * i);
-    if (byte < 0x80) return value;
-  }
-  return -1;
-}
 
 /** The service name in body[start, end), when it is printable ASCII; else null. */
 function serviceName(body: Buffer, start: number, end: number): string | null {

@@ -8,10 +8,8 @@
 // member replace the first. Each of those would make a buggy client's frame mean something
 // it did not say.
 
+import { MAX_VARINT_BYTES, readVarint as readVarintOrCode, VARINT_TRUNCATED } from './varint.js';
 import { WireError } from './wire-error.js';
-
-/** Longest varint protobuf allows: 64 bits in groups of 7. */
-export const MAX_VARINT_BYTES = 10;
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
@@ -81,7 +79,7 @@ export function checkFrameBody(body: Uint8Array): void {
       if (shape === 'varint' && innerType !== WIRE_VARINT) throw wrongType(innerName, innerType, 'varint', innerAt);
       if (shape === 'packable') {
         if (innerType === WIRE_LEN) {
-          for (let at = innerStart; at < innerEnd; ) at = skipVarint(body, at, innerEnd, innerName, -1, 'packed element');
+          for (let at = innerStart; at < innerEnd; ) at = readVarint(body, at, innerEnd, innerName, -1, 'packed element')[1];
         } else if (innerType !== WIRE_VARINT) {
           throw wrongType(innerName, innerType, 'varint or packed (length-delimited)', innerAt);
         }
@@ -105,7 +103,7 @@ function walk(body: Uint8Array, start: number, end: number, message: string, vis
     let valueEnd: number;
     switch (wireType) {
       case WIRE_VARINT:
-        valueEnd = skipVarint(body, afterKey, end, message, field, 'value');
+        valueEnd = readVarint(body, afterKey, end, message, field, 'value')[1];
         break;
       case WIRE_FIXED64:
       case WIRE_FIXED32:
@@ -130,29 +128,15 @@ function walk(body: Uint8Array, start: number, end: number, message: string, vis
 }
 
 /**
- * Reads a varint of at most 10 bytes as a number (exact up to 2^53; beyond that it is only
- * compared with byte counts, which it exceeds either way). Returns [value, offset after it].
- * `message`, `field` (-1: none) and `part` name it in an error; no string is built otherwise.
+ * Reads a varint of at most 10 bytes. Returns [value, offset after it]. `message`, `field`
+ * (-1: none) and `part` name it in an error; no string is built otherwise.
  */
 function readVarint(body: Uint8Array, at: number, end: number, message: string, field: number, part: string): [number, number] {
-  let value = 0;
-  let scale = 1;
-  for (let i = 0; i < MAX_VARINT_BYTES; i++) {
-    if (at + i >= end) throw malformed(`${where(message, field, part)} at offset ${at}: the varint runs past the end of its message`);
-    const byte = body[at + i]!;
-    value += (byte & 0x7f) * scale;
-    scale *= 128;
-    if (byte < 0x80) return [value, at + i + 1];
-  }
+  const cursor = { at };
+  const value = readVarintOrCode(body, cursor, end, MAX_VARINT_BYTES);
+  if (value >= 0) return [value, cursor.at];
+  if (value === VARINT_TRUNCATED) throw malformed(`${where(message, field, part)} at offset ${at}: the varint runs past the end of its message`);
   throw malformed(`${where(message, field, part)} at offset ${at}: a varint longer than ${MAX_VARINT_BYTES} bytes`);
-}
-
-function skipVarint(body: Uint8Array, at: number, end: number, message: string, field: number, part: string): number {
-  for (let i = 0; i < MAX_VARINT_BYTES; i++) {
-    if (at + i >= end) return readVarint(body, at, end, message, field, part)[1]; // throws, naming it
-    if (body[at + i]! < 0x80) return at + i + 1;
-  }
-  return readVarint(body, at, end, message, field, part)[1]; // throws: too long
 }
 
 function where(message: string, field: number, part: string): string {
