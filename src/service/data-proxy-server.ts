@@ -3,15 +3,14 @@ import { UnixListener } from '../io/unix-listener.js';
 import * as native from '../native/addon.js';
 import type { Logger } from '../log/logger.js';
 import { RateLimitedLog, type LogRateLimitOptions } from '../log/rate-limited-log.js';
-import { encodeReply } from '../wire/envelope.js';
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from '../wire/framing.js';
+import { DEFAULT_MAX_FRAME_BYTES } from '../wire/framing.js';
 import type { PeerCredentials } from './binder-service.js';
 import { ensureTrustedDirectory } from '../io/trusted-directory.js';
 import { BufferBudget } from './buffer-budget.js';
 import { Dispatcher } from './dispatcher.js';
 import { DataProxyService } from './data-proxy-service.js';
 import { IpcSession } from './ipc-session.js';
-import { toReplyError } from './reply-error.js';
+import { encodeErrorReplyFrame } from './reply-error.js';
 import { ServiceError } from './service-error.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from './service-limits.js';
 import { ServiceManager } from './service-manager.js';
@@ -180,8 +179,7 @@ export class DataProxyServer {
   /** One TOO_MANY_CONNECTIONS reply if the socket takes it at once (never queued), then closed. */
   private reject(fd: number, peer: PeerCredentials, reason: string): void {
     this.counters.connectionsRejected++;
-    const { status, errorCode, message } = toReplyError(new ServiceError('TOO_MANY_CONNECTIONS', reason));
-    native.sendmsg(fd, encodeFrame(encodeReply({ id: 0, status, data: Buffer.alloc(0), objectOffsets: [], fdCount: 0, message, errorCode })), []);
+    native.sendmsg(fd, encodeErrorReplyFrame(0, new ServiceError('TOO_MANY_CONNECTIONS', reason)), []);
     native.close(fd);
     if (this.limiter.allow('connection.rejected', peer.uid)) {
       this.log.warn({ event: 'connection.rejected', peerPid: peer.pid, peerUid: peer.uid, reason }, 'connection refused: too many connections');

@@ -4,14 +4,14 @@ import { FLAG_ONEWAY } from '../parcel/constants.js';
 import { statusName } from '../parcel/status.js';
 import type { Logger } from '../log/logger.js';
 import type { RateLimitedLog } from '../log/rate-limited-log.js';
-import { decodeFrame, encodeReply, ReplyMode, type ReplyMessage, type TransactionMessage } from '../wire/envelope.js';
+import { decodeFrame, ReplyMode, type TransactionMessage } from '../wire/envelope.js';
 import { encodeOkReplyFrame, peekTransaction } from '../wire/envelope-fast.js';
-import { encodeFrame, FrameDecoder } from '../wire/framing.js';
+import { FrameDecoder } from '../wire/framing.js';
 import { WireError } from '../wire/wire-error.js';
 import type { PeerCredentials, ServiceResult } from './binder-service.js';
 import type { BufferBudget } from './buffer-budget.js';
 import type { Dispatcher } from './dispatcher.js';
-import { toReplyError } from './reply-error.js';
+import { encodeErrorReplyFrame, toReplyError } from './reply-error.js';
 import { ServiceError } from './service-error.js';
 import { CONDEMNED_CLOSE_MS, OUTPUT_HIGH_WATER_BYTES } from './service-limits.js';
 import { StreamBridge } from './stream-bridge.js';
@@ -364,9 +364,7 @@ export class IpcSession {
   }
 
   private sendError(id: number, error: unknown): void {
-    const { status, errorCode, message } = toReplyError(error);
-    const reply: ReplyMessage = { id, status, data: Buffer.alloc(0), objectOffsets: [], fdCount: 0, message, errorCode };
-    this.connection.write(encodeFrame(encodeReply(reply)));
+    this.connection.write(encodeErrorReplyFrame(id, error));
   }
 
   private onConnectionClosed(errno: number): void {

@@ -1,6 +1,8 @@
 import { ChannelNameError } from '../channels/channel-name.js';
 import { ParcelError, parcelErrorStatus } from '../parcel/parcel-error.js';
 import { Status } from '../parcel/status.js';
+import { encodeReply } from '../wire/envelope.js';
+import { encodeFrame } from '../wire/framing.js';
 import { WireError, type WireErrorCode } from '../wire/wire-error.js';
 import { ServiceError } from './service-error.js';
 
@@ -31,4 +33,13 @@ export function toReplyError(error: unknown): ReplyError {
   }
   const message = error instanceof Error ? error.message : String(error);
   return { status: Status.UNKNOWN_ERROR, errorCode: 'INTERNAL_ERROR', message: `internal error: ${message}`, internal: true };
+}
+
+/**
+ * A whole frame (header included) answering transaction `id` (0: no transaction in particular)
+ * with `error` as toReplyError words it: the one builder for every refusal the daemon sends.
+ */
+export function encodeErrorReplyFrame(id: number, error: unknown): Buffer {
+  const { status, errorCode, message } = toReplyError(error);
+  return encodeFrame(encodeReply({ id, status, data: Buffer.alloc(0), objectOffsets: [], fdCount: 0, message, errorCode }));
 }
