@@ -34,21 +34,7 @@ export const SDK_HANDLED_CONTROL_TYPES: readonly string[] = [
  * Why a v1 message was not sent: stable codes, in the service's reply (docs/protocol.md), the CLI's
  * error, the TypeScript client's result and the `sendmessage.refused` log line.
  */
-export type V1RefusalCode =
-  | 'NULL_ARGUMENT'
-  | 'EMPTY_TYPE'
-  | 'TYPE_TOO_LARGE'
-  | 'DATA_TOO_LARGE'
-  | 'RESERVED_TYPE'
-  | 'NO_PLATFORM'
-  | 'NO_SESSION'
-  | 'TOO_LARGE_FOR_CLIENT'
-  | 'CLIENT_NOT_READING'
-  | 'QUEUE_FULL'
-  | 'SEND_FAILED'
-  | 'TRANSACTION_TOO_LARGE';
-
-export const V1_REFUSAL_CODES: readonly V1RefusalCode[] = [
+export const V1_REFUSAL_CODES = [
   'NULL_ARGUMENT',
   'EMPTY_TYPE',
   'TYPE_TOO_LARGE',
@@ -61,7 +47,9 @@ export const V1_REFUSAL_CODES: readonly V1RefusalCode[] = [
   'QUEUE_FULL',
   'SEND_FAILED',
   'TRANSACTION_TOO_LARGE',
-];
+] as const;
+
+export type V1RefusalCode = (typeof V1_REFUSAL_CODES)[number];
 
 export type V1SendResult = { readonly sent: true } | { readonly sent: false; readonly code: V1RefusalCode; readonly reason: string };
 
