@@ -12,6 +12,12 @@ import { join } from 'node:path';
 export const CHANNEL_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 export const CHANNEL_NAME_MAX_LENGTH = 64;
 export const CHANNEL_SOCKET_PREFIX = 'webrtc_data_';
+/**
+ * The Streaming SDK's own channel (session control, v1 messages, `stream::disconnect`): a valid
+ * name, but never a data channel, so never a socket. The one definition for platform, headless
+ * client and CLI.
+ */
+export const CONTROL_CHANNEL = 'control';
 /** sizeof(sockaddr_un.sun_path) minus the terminating NUL. */
 export const SUN_PATH_MAX_BYTES = 107;
 

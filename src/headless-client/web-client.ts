@@ -7,6 +7,7 @@
 import { PeerConnection, type DataChannel } from 'node-datachannel';
 import pino, { type Logger } from 'pino';
 import WebSocket from 'ws';
+import { CONTROL_CHANNEL } from '../channels/channel-name.js';
 import { WebClientChannel } from './channel.js';
 import { createGatewaySession, toLibdatachannelIceServers, type GatewaySession } from './gateway.js';
 import { errorMessage, guarded } from './guard.js';
@@ -26,7 +27,6 @@ export { GatewayError, type GatewayErrorKind, type GatewaySession } from './gate
 
 /** The SDK takes at most this many data channels (besides `control`). */
 export const MAX_DATA_CHANNELS = 5;
-export const CONTROL_CHANNEL = 'control';
 /** Like the SDK: ICE "disconnected" for this long ends the session. */
 const DISCONNECTED_GRACE_MS = 10_000;
 

@@ -1,5 +1,5 @@
 import nodeDataChannel, { type DataChannel, type PeerConnection, type Track } from 'node-datachannel';
-import { channelSocketPath, ChannelNameError } from '../channels/channel-name.js';
+import { channelSocketPath, ChannelNameError, CONTROL_CHANNEL } from '../channels/channel-name.js';
 import type { Logger } from '../log/logger.js';
 import { ChannelBridge } from './bridge/channel-bridge.js';
 import { NodeDataChannelPort, toBrowserMessage } from './bridge/node-datachannel-port.js';
@@ -10,8 +10,6 @@ import { refused, SENT, type V1SendResult } from '../v1/v1-message.js';
 
 /** The SDK's own limit: an AnboxStream takes at most 5 data channels besides `control`. */
 export const MAX_CHANNELS_PER_SESSION = 5;
-/** The SDK's control channel: never bridged; `stream::disconnect` on it ends the session. */
-export const CONTROL_CHANNEL = 'control';
 /**
  * The server's own negotiated channel, created only so that libdatachannel puts an m=application
  * line in its offer (API v2). The offerer owns odd SCTP stream ids and browsers open at most 1024

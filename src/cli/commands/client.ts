@@ -1,11 +1,11 @@
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { cleanup as cleanupDataChannels, initLogger } from 'node-datachannel';
-import { ChannelNameError, validateChannelName } from '../../channels/channel-name.js';
+import { ChannelNameError, CONTROL_CHANNEL, validateChannelName } from '../../channels/channel-name.js';
 import { GatewayError } from '../../headless-client/gateway.js';
 import { errorMessage } from '../../headless-client/guard.js';
 import { Utf8Classifier, type Piece } from '../../headless-client/utf8.js';
-import { connectWebClient, CONTROL_CHANNEL, MAX_DATA_CHANNELS, type WebClient, type WebClientCloseInfo } from '../../headless-client/web-client.js';
+import { connectWebClient, MAX_DATA_CHANNELS, type WebClient, type WebClientCloseInfo } from '../../headless-client/web-client.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../../log/logger.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, untilSignalled, type Command } from '../command.js';
 import { SDK_HANDLED_CONTROL_TYPES } from '../../v1/v1-message.js';
@@ -140,7 +140,7 @@ export function jsonLine(channel: string, data: string | Buffer): string {
 
 /** One received out-of-band v1 message as the --json line (the SDK's messageReceived(type, data)). */
 export function v1JsonLine(type: string, data: string): string {
-  return JSON.stringify({ channel: 'control', type: 'v1', messageType: type, data }) + '\n';
+  return JSON.stringify({ channel: CONTROL_CHANNEL, type: 'v1', messageType: type, data }) + '\n';
 }
 
 function describeConnectError(error: unknown): string {

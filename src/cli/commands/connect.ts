@@ -2,15 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { parseArgs } from 'node:util';
+import { CONTROL_CHANNEL } from '../../channels/channel-name.js';
 import { DataProxyClient } from '../../client/data-proxy-client.js';
 import { resolveServicePath, SERVICE_SOCKET_ENV } from '../../config/paths.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { describeClientError } from '../client-errors.js';
 import { sharedPathOption } from '../client-paths.js';
 import { explainChannelEnd } from '../channel-end.js';
-
-/** The SDK's own channel (src/platform/peer-session.ts): never bridged to a socket. */
-const CONTROL_CHANNEL = 'control';
 
 /** After stdin ends, how long to wait for the channel's last bytes (socat's -t default). */
 const HALF_CLOSE_GRACE_MS = 500;
