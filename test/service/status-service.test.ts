@@ -11,6 +11,7 @@ import { ParcelError } from '../../src/parcel/parcel-error.js';
 import { ParcelReader } from '../../src/parcel/parcel-reader.js';
 import { ParcelWriter } from '../../src/parcel/parcel-writer.js';
 import { Status } from '../../src/parcel/status.js';
+import type { PlatformStats } from '../../src/platform/platform-events.js';
 import { DataProxyServer } from '../../src/service/data-proxy-server.js';
 import { Dispatcher } from '../../src/service/dispatcher.js';
 import { ServiceError } from '../../src/service/service-error.js';
@@ -164,6 +165,30 @@ describe('StatusService', () => {
     expect(none).toContain('channels: none');
     expect(none).toContain('adb: not enabled');
     expect(none).toContain('broadcasts: none yet');
+  });
+
+  it('reads every PlatformStats counter as a sentence, and leaves only unknown fields under "other:"', () => {
+    const stats: PlatformStats = {
+      sessionsCreated: 1,
+      sessionsJoined: 2,
+      sessionsKnown: 3,
+      peersStarted: 4,
+      peersEnded: 5,
+      channelsOpened: 6,
+      channelsClosed: 7,
+      channelsRejected: 8,
+      signalingConnections: 9,
+      signalingRefused: 10,
+      signalingErrors: 11,
+      connectionsDropped: 12,
+      authFailures: 13,
+      active: null,
+    };
+    const text = formatStatus({ format: 1, generatedAt: 0, pid: 1, ...snapshot({ platform: { ...stats } }) }, 'p');
+    expect(text).toContain('  gateway: 12 connections dropped at the connection cap, 13 requests with a wrong or missing token\n');
+    expect(text).not.toContain('other:');
+    const newer = formatStatus({ format: 1, generatedAt: 0, pid: 1, ...snapshot({ platform: { ...stats, futureCounter: 14 } }) }, 'p');
+    expect(newer).toContain('  other: futureCounter=14\n');
   });
 });
 

@@ -146,6 +146,7 @@ function formatPlatform(platform: Record<string, unknown>): string[] {
     `  peers: ${n('peersStarted')} started, ${n('peersEnded')} ended`,
     `  channels: ${n('channelsOpened')} opened, ${n('channelsClosed')} closed, ${n('channelsRejected')} rejected`,
     `  signaling: ${n('signalingConnections')} connections, ${n('signalingRefused')} refused, ${n('signalingErrors')} errors`,
+    `  gateway: ${n('connectionsDropped')} connections dropped at the connection cap, ${n('authFailures')} requests with a wrong or missing token`,
   ];
   const active = platform.active as { session?: string; peer?: number; state?: string; channels?: string[] } | null | undefined;
   lines.push(
@@ -153,7 +154,22 @@ function formatPlatform(platform: Record<string, unknown>): string[] {
       ? `  streaming now: session ${active.session} (peer ${active.peer}, ${active.state}), channels: ${(active.channels ?? []).join(', ') || 'none'}`
       : '  streaming now: no browser connected',
   );
-  const known = new Set(['sessionsCreated', 'sessionsJoined', 'sessionsKnown', 'peersStarted', 'peersEnded', 'channelsOpened', 'channelsClosed', 'channelsRejected', 'signalingConnections', 'signalingRefused', 'signalingErrors', 'active']);
+  const known = new Set([
+    'sessionsCreated',
+    'sessionsJoined',
+    'sessionsKnown',
+    'peersStarted',
+    'peersEnded',
+    'channelsOpened',
+    'channelsClosed',
+    'channelsRejected',
+    'signalingConnections',
+    'signalingRefused',
+    'signalingErrors',
+    'connectionsDropped',
+    'authFailures',
+    'active',
+  ]);
   const other = Object.entries(platform).filter(([key]) => !known.has(key));
   if (other.length > 0) lines.push(`  other: ${other.map(([key, value]) => `${key}=${JSON.stringify(value)}`).join(', ')}`);
   return lines;
