@@ -35,11 +35,10 @@ export class Dispatcher {
     return this.allowedUids.has(peer.uid);
   }
 
-  async dispatch(transaction: TransactionMessage, peer: PeerCredentials): Promise<ServiceResult> {
-    return this.dispatchNow(transaction, peer);
-  }
-
-  /** dispatch() without its promise hop: refusals throw at once, a synchronous service answers at once. */
+  /**
+   * The service's answer to `transaction`. No promise hop: refusals throw at once, a synchronous
+   * service answers at once (IpcSession sends connect's reply in the same turn as the request).
+   */
   dispatchNow(transaction: TransactionMessage, peer: PeerCredentials): ServiceResult | Promise<ServiceResult> {
     if (!this.isAllowed(peer)) {
       throw new ServiceError(

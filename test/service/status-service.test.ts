@@ -71,7 +71,7 @@ function dispatcherWith(service: StatusService): Dispatcher {
 describe('StatusService', () => {
   it('getStatus: int32 0 and a String16 JSON document built from the provider', async () => {
     const service = new StatusService(() => snapshot(), { now: () => 1_700_000_002_000, pid: 4242 });
-    const result = await dispatcherWith(service).dispatch(transaction(TRANSACTION_getStatus, encodeStatusRequest()), PEER);
+    const result = await dispatcherWith(service).dispatchNow(transaction(TRANSACTION_getStatus, encodeStatusRequest()), PEER);
     expect(result.fds).toEqual([]);
     expect(result.objectOffsets).toEqual([]);
     const reader = new ParcelReader(result.data);
@@ -104,9 +104,14 @@ describe('StatusService', () => {
 
   it('answers INTERFACE_TRANSACTION with its descriptor and refuses unknown codes', async () => {
     const dispatcher = dispatcherWith(new StatusService(() => snapshot()));
-    const descriptor = await dispatcher.dispatch(transaction(INTERFACE_TRANSACTION, Buffer.alloc(0)), PEER);
+    const descriptor = await dispatcher.dispatchNow(transaction(INTERFACE_TRANSACTION, Buffer.alloc(0)), PEER);
     expect(new ParcelReader(descriptor.data).readString16()).toBe(STATUS_DESCRIPTOR);
-    const unknown = await dispatcher.dispatch(transaction(2, encodeStatusRequest()), PEER).catch((e: unknown) => e);
+    let unknown: unknown;
+    try {
+      dispatcher.dispatchNow(transaction(2, encodeStatusRequest()), PEER);
+    } catch (error) {
+      unknown = error;
+    }
     expect(unknown).toBeInstanceOf(ServiceError);
     expect((unknown as ServiceError).code).toBe('UNKNOWN_TRANSACTION');
     expect((unknown as ServiceError).message).toContain('getStatus = 1');
