@@ -29,7 +29,8 @@ export interface PlatformLinkServerOptions {
  */
 export class PlatformLinkServer {
   private readonly listener: UnixListener;
-  private readonly connections = new Set<FdConnection>();
+  /** Open link connections, each with the function that ends it (its request timer included). */
+  private readonly connections = new Map<FdConnection, () => void>();
   private readonly ownUid = process.getuid?.() ?? 0;
 
   constructor(private readonly options: PlatformLinkServerOptions) {
@@ -45,10 +46,10 @@ export class PlatformLinkServer {
     return this.listener.path;
   }
 
+  /** Stops listening and ends every open connection, clearing its request timer (none fires later). */
   close(): void {
     this.listener.close();
-    for (const connection of this.connections) connection.destroy();
-    this.connections.clear();
+    for (const finish of [...this.connections.values()]) finish();
   }
 
   private accept(fd: number): void {
@@ -105,7 +106,7 @@ export class PlatformLinkServer {
       },
       { maxPendingWriteBytes: 64 * 1024 },
     );
-    this.connections.add(connection);
+    this.connections.set(connection, finish);
     const timeoutMs = this.options.requestTimeoutMs ?? LINK_REQUEST_TIMEOUT_MS;
     const timer = setTimeout(() => {
       log.warn({ event: 'sendmessage.link_refused', peerUid: uid, reason: 'timeout' }, `platform link: no complete request within ${timeoutMs / 1000} s; closed`);

@@ -4,14 +4,14 @@
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, statSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeLinkReply, decodeLinkRequest, encodeLinkReply, encodeLinkRequest, LinkCodecError, platformApiSocketPath } from '../../src/v1/link-codec.js';
 import { sendOverPlatformLink } from '../../src/v1/link-client.js';
-import { PlatformLinkServer } from '../../src/v1/link-server.js';
+import { LINK_REQUEST_TIMEOUT_MS, MAX_LINK_CONNECTIONS, PlatformLinkServer } from '../../src/v1/link-server.js';
 import { refused, SENT, type V1SendResult } from '../../src/v1/v1-message.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
 
@@ -51,6 +51,26 @@ function rawExchange(bytes: Buffer): Promise<Buffer> {
   });
 }
 
+/** A connection that sent part of a request and waits; `closed` resolves with what it was answered. */
+function heldConnection(): Promise<{ socket: Socket; closed: Promise<Buffer> }> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(platformApiSocketPath(dir));
+    const chunks: Buffer[] = [];
+    const closed = new Promise<Buffer>((done) => socket.on('close', () => done(Buffer.concat(chunks))));
+    socket.on('data', (c) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('connect', () => {
+      socket.write(encodeLinkRequest('held', 'x').subarray(0, 6));
+      resolve({ socket, closed });
+    });
+  });
+}
+
+/** Turns of the event loop (setImmediate, which the fake clocks below leave real) until `done`. */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((resolve) => setImmediate(resolve));
+}
+
 beforeEach(() => {
   dir = makeTempDir('aoob-v1-link-');
   logs.length = 0;
@@ -58,6 +78,7 @@ beforeEach(() => {
 });
 
 afterEach(() => {
+  vi.useRealTimers();
   server?.close();
   server = undefined;
   removeTempDir(dir);
@@ -125,5 +146,48 @@ describe('platform link over a real socket', () => {
     expect(await asNobody()).toMatch(/^(closed|EPIPE|ECONNRESET)$/);
     expect(logs.some((l) => l.event === 'sendmessage.link_refused' && l.reason === 'uid' && l.peerUid === 65534)).toBe(true);
     expect(received).toEqual([]);
+  });
+
+  it(`serves at most ${MAX_LINK_CONNECTIONS} connections at once: one more is closed at accept, unanswered, with reason "busy", and a freed slot serves again`, async () => {
+    startServer();
+    const held = [];
+    for (let i = 0; i < MAX_LINK_CONNECTIONS; i++) held.push(await heldConnection());
+    try {
+      // Sends nothing (a write could race the hang-up: EPIPE): EOF with no answer is the refusal.
+      const ninth = await new Promise<Buffer>((resolve, reject) => {
+        const socket = createConnection(platformApiSocketPath(dir));
+        const chunks: Buffer[] = [];
+        socket.on('data', (c) => chunks.push(c));
+        socket.on('close', () => resolve(Buffer.concat(chunks)));
+        socket.on('error', reject);
+      });
+      expect(ninth.length).toBe(0);
+      expect(logs.filter((l) => l.event === 'sendmessage.link_refused' && l.reason === 'busy')).toHaveLength(1);
+      expect(received).toEqual([]);
+      // The rest of one held request: it is served, then closed, which frees its slot.
+      const first = held.shift()!;
+      first.socket.write(encodeLinkRequest('held', 'x').subarray(6));
+      expect(decodeLinkReply((await first.closed).subarray(4))).toEqual({ sent: true });
+      expect(await sendOverPlatformLink(dir, 'after', '')).toEqual({ sent: true });
+      expect(received.map((r) => r.type)).toEqual(['held', 'after']);
+    } finally {
+      for (const { socket } of held) socket.destroy();
+    }
+  });
+
+  it('close() ends held connections and clears their request timers: none fires afterwards', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    startServer();
+    const held = [await heldConnection(), await heldConnection()];
+    try {
+      await until(() => vi.getTimerCount() === 2); // both accepted, each with its request timer
+      server!.close();
+      expect(vi.getTimerCount()).toBe(0);
+      vi.advanceTimersByTime(LINK_REQUEST_TIMEOUT_MS * 2);
+      for (const { closed } of held) expect((await closed).length).toBe(0);
+      expect(logs.filter((l) => l.event === 'sendmessage.link_refused')).toEqual([]);
+    } finally {
+      for (const { socket } of held) socket.destroy();
+    }
   });
 });
