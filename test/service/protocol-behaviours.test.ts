@@ -4,7 +4,7 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as native from '../../src/native/addon.js';
 import { ParcelWriter } from '../../src/parcel/parcel-writer.js';
 import { Status } from '../../src/parcel/status.js';
@@ -13,54 +13,13 @@ import { SERVICE_MANAGER_DESCRIPTOR } from '../../src/service/service-manager.js
 import { decodeStatusReply, encodeStatusRequest, STATUS_DESCRIPTOR, STATUS_SERVICE_NAME } from '../../src/service/status-service.js';
 import { bindDatagramSocket, closeDatagramSocket, createDatagramSocket } from '../../src/broadcast/local/unix-dgram.js';
 import { ParcelReader } from '../../src/parcel/parcel-reader.js';
-import { decodeFrame, encodeTransaction, ReplyMode, type ReplyMessage } from '../../src/wire/envelope.js';
-import { encodeFrame, FrameDecoder } from '../../src/wire/framing.js';
-import { startDaemon, type DaemonHandle } from '../helpers/daemon.js';
-import { startFakeChannel, type FakeChannel } from '../helpers/echo-platform.js';
-import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
+import { decodeFrame, ReplyMode, type ReplyMessage } from '../../src/wire/envelope.js';
+import { FrameDecoder } from '../../src/wire/framing.js';
+import { useDaemonWithChannel } from '../helpers/daemon-with-channel.js';
+import { connectRequest, PING, transactionFrame, type FrameFields } from '../helpers/raw-frames.js';
 
-const PING = 0x5f504e47;
+const suite = useDaemonWithChannel();
 
-let dir: string;
-let daemon: DaemonHandle;
-let channel: FakeChannel;
-
-beforeAll(async () => {
-  dir = makeTempDir();
-  daemon = await startDaemon(dir, ['--log-level', 'warn']);
-  channel = await startFakeChannel(daemon.socketDir, 'foo');
-});
-
-afterAll(async () => {
-  await channel?.close();
-  await daemon?.stop();
-  removeTempDir(dir);
-});
-
-interface FrameFields {
-  id: number;
-  service?: string;
-  code: number;
-  data?: Buffer;
-  flags?: number;
-  replyMode?: number;
-}
-
-function frame(f: FrameFields): Buffer {
-  return encodeFrame(
-    encodeTransaction({
-      id: f.id,
-      service: f.service ?? DATA_PROXY_SERVICE_NAME,
-      code: f.code,
-      flags: f.flags ?? 0,
-      data: f.data ?? Buffer.alloc(0),
-      objectOffsets: [],
-      replyMode: f.replyMode ?? ReplyMode.DESCRIPTOR,
-    }),
-  );
-}
-
-const connectData = (name: string, descriptor = DATA_PROXY_DESCRIPTOR) => new ParcelWriter().writeInterfaceToken(descriptor).writeString16(name).toBuffer();
 const managerData = (write: (w: ParcelWriter) => ParcelWriter = (w) => w, descriptor = SERVICE_MANAGER_DESCRIPTOR) =>
   write(new ParcelWriter().writeInterfaceToken(descriptor)).toBuffer();
 
@@ -73,7 +32,7 @@ class RawConnection {
   eof = false;
 
   constructor() {
-    this.fd = native.connectUnix(daemon.servicePath);
+    this.fd = native.connectUnix(suite.daemon.servicePath);
     if (this.fd < 0) throw new Error(`connect: ${native.errnoName(this.fd)}`);
   }
 
@@ -136,16 +95,16 @@ class RawConnection {
 
 /** A channel whose listen backlog is full: a connect to it keeps the daemon busy through its retries. */
 function busyChannel(name: string): { close(): void; accept(): void } {
-  const listener = native.listenUnix(join(daemon.socketDir, `webrtc_data_${name}`), 0);
+  const listener = native.listenUnix(join(suite.daemon.socketDir, `webrtc_data_${name}`), 0);
   expect(listener).toBeGreaterThanOrEqual(0);
   const fillers: number[] = [];
   for (let i = 0; i < 64; i++) {
-    const fd = native.connectUnix(join(daemon.socketDir, `webrtc_data_${name}`));
+    const fd = native.connectUnix(join(suite.daemon.socketDir, `webrtc_data_${name}`));
     if (fd === -11) break;
     expect(fd).toBeGreaterThanOrEqual(0);
     fillers.push(fd);
   }
-  expect(native.connectUnix(join(daemon.socketDir, `webrtc_data_${name}`))).toBe(-11);
+  expect(native.connectUnix(join(suite.daemon.socketDir, `webrtc_data_${name}`))).toBe(-11);
   return {
     accept() {
       for (let fd = native.accept(listener); fd >= 0; fd = native.accept(listener)) native.close(fd);
@@ -160,7 +119,7 @@ function busyChannel(name: string): { close(): void; accept(): void } {
 async function transact(f: FrameFields): Promise<ReplyMessage> {
   const connection = new RawConnection();
   try {
-    connection.send(frame(f));
+    connection.send(transactionFrame(f));
     return await connection.reply();
   } finally {
     connection.close();
@@ -183,7 +142,7 @@ describe('service names', () => {
 describe('ids', () => {
   it('id 0 is an ordinary id: served, and echoed as 0', async () => {
     const connection = new RawConnection();
-    connection.send(Buffer.concat([frame({ id: 0, code: PING }), frame({ id: 0, code: 1, data: connectData('foo') })]));
+    connection.send(Buffer.concat([transactionFrame({ id: 0, code: PING }), transactionFrame({ id: 0, code: 1, data: connectRequest('foo') })]));
     const [ping, connect] = await connection.replyCount(2);
     expect(ping).toMatchObject({ id: 0, status: 0 });
     expect(connect).toMatchObject({ id: 0, status: 0, fdCount: 1 });
@@ -195,12 +154,12 @@ describe('descriptors sent to the daemon', () => {
   it('refuse the transaction whose frame holds the last byte of the read they came with, not an earlier one', async () => {
     const busy = busyChannel('stuck');
     const connection = new RawConnection();
-    const passenger = native.connectUnix(channel.path);
+    const passenger = native.connectUnix(suite.channel.path);
     // 1 (a connect to a full backlog: the daemon retries it for a while, and reads on meanwhile)
     // and 2 without descriptors, then 3 with one, then 4 without.
-    connection.send(Buffer.concat([frame({ id: 1, code: 1, data: connectData('stuck') }), frame({ id: 2, code: PING })]));
-    connection.send(frame({ id: 3, code: PING }), [passenger]);
-    connection.send(frame({ id: 4, code: PING }));
+    connection.send(Buffer.concat([transactionFrame({ id: 1, code: 1, data: connectRequest('stuck') }), transactionFrame({ id: 2, code: PING })]));
+    connection.send(transactionFrame({ id: 3, code: PING }), [passenger]);
+    connection.send(transactionFrame({ id: 4, code: PING }));
     native.close(passenger);
     const replies = await connection.replyCount(4);
     busy.close();
@@ -223,7 +182,7 @@ describe('refusals that close the connection', () => {
     ] as const) {
       const connection = new RawConnection();
       // A ping behind it, in the same write: never answered.
-      connection.send(Buffer.concat([frame({ id: 7, code: PING, replyMode }), frame({ id: 8, code: PING })]));
+      connection.send(Buffer.concat([transactionFrame({ id: 7, code: PING, replyMode }), transactionFrame({ id: 8, code: PING })]));
       expect(await connection.reply()).toMatchObject({ id: 7, errorCode, status });
       expect(await connection.closesSoon()).toBe(true);
       expect(connection.replies.map((r) => r.reply.id)).toEqual([7]);
@@ -233,11 +192,11 @@ describe('refusals that close the connection', () => {
 
   it('an ordinary refusal (UNKNOWN_TRANSACTION, addService) keeps the connection', async () => {
     const connection = new RawConnection();
-    connection.send(frame({ id: 1, code: 99 }));
+    connection.send(transactionFrame({ id: 1, code: 99 }));
     expect(await connection.reply()).toMatchObject({ id: 1, errorCode: 'UNKNOWN_TRANSACTION' });
-    connection.send(frame({ id: 2, service: 'manager', code: 3, data: managerData((w) => w.writeString16('x')) }));
+    connection.send(transactionFrame({ id: 2, service: 'manager', code: 3, data: managerData((w) => w.writeString16('x')) }));
     expect(await connection.reply()).toMatchObject({ id: 2, errorCode: 'PERMISSION_DENIED', status: Status.PERMISSION_DENIED });
-    connection.send(frame({ id: 3, code: PING }));
+    connection.send(transactionFrame({ id: 3, code: PING }));
     expect(await connection.reply()).toMatchObject({ id: 3, status: 0 });
     connection.close();
   });
@@ -272,28 +231,28 @@ describe('the order of checks', () => {
     expect(await transact({ id: 1, service: 'nope', code: 1, replyMode: 5 })).toMatchObject({ errorCode: 'UNKNOWN_REPLY_MODE' });
     expect(await transact({ id: 2, service: 'nope', code: 99 })).toMatchObject({ errorCode: 'UNKNOWN_SERVICE' });
     expect(await transact({ id: 3, code: 99, data: Buffer.from('garbage') })).toMatchObject({ errorCode: 'UNKNOWN_TRANSACTION' });
-    expect(await transact({ id: 4, code: 1, data: connectData('../x', 'org.example.IOther') })).toMatchObject({ errorCode: 'WRONG_INTERFACE' });
-    expect(await transact({ id: 5, code: 1, data: connectData('../x') })).toMatchObject({ errorCode: 'INVALID_CHANNEL_NAME' });
-    expect(await transact({ id: 6, code: 1, data: connectData('absent') })).toMatchObject({ errorCode: 'CHANNEL_NOT_FOUND' });
+    expect(await transact({ id: 4, code: 1, data: connectRequest('../x', 'org.example.IOther') })).toMatchObject({ errorCode: 'WRONG_INTERFACE' });
+    expect(await transact({ id: 5, code: 1, data: connectRequest('../x') })).toMatchObject({ errorCode: 'INVALID_CHANNEL_NAME' });
+    expect(await transact({ id: 6, code: 1, data: connectRequest('absent') })).toMatchObject({ errorCode: 'CHANNEL_NOT_FOUND' });
   });
 });
 
 describe('channel entries that are not channels', () => {
   it('a regular file, a directory and a symlink to a live channel socket are CHANNEL_NOT_FOUND; a socket nobody listens on is CHANNEL_REFUSED', async () => {
-    writeFileSync(join(daemon.socketDir, 'webrtc_data_file'), 'x');
-    mkdirSync(join(daemon.socketDir, 'webrtc_data_dir'));
-    symlinkSync(channel.path, join(daemon.socketDir, 'webrtc_data_link'));
+    writeFileSync(join(suite.daemon.socketDir, 'webrtc_data_file'), 'x');
+    mkdirSync(join(suite.daemon.socketDir, 'webrtc_data_dir'));
+    symlinkSync(suite.channel.path, join(suite.daemon.socketDir, 'webrtc_data_link'));
     for (const name of ['file', 'dir', 'link']) {
-      expect(await transact({ id: 1, code: 1, data: connectData(name) })).toMatchObject({ errorCode: 'CHANNEL_NOT_FOUND', status: Status.NAME_NOT_FOUND });
+      expect(await transact({ id: 1, code: 1, data: connectRequest(name) })).toMatchObject({ errorCode: 'CHANNEL_NOT_FOUND', status: Status.NAME_NOT_FOUND });
     }
-    const deaf = native.listenUnix(join(daemon.socketDir, 'webrtc_data_deaf'), 1);
+    const deaf = native.listenUnix(join(suite.daemon.socketDir, 'webrtc_data_deaf'), 1);
     expect(deaf).toBeGreaterThanOrEqual(0);
     native.close(deaf); // the file stays, nobody listens
-    expect(await transact({ id: 2, code: 1, data: connectData('deaf') })).toMatchObject({ errorCode: 'CHANNEL_REFUSED', status: Status.DEAD_OBJECT });
+    expect(await transact({ id: 2, code: 1, data: connectRequest('deaf') })).toMatchObject({ errorCode: 'CHANNEL_REFUSED', status: Status.DEAD_OBJECT });
     const datagram = createDatagramSocket();
-    await bindDatagramSocket(datagram, join(daemon.socketDir, 'webrtc_data_dgram'));
+    await bindDatagramSocket(datagram, join(suite.daemon.socketDir, 'webrtc_data_dgram'));
     try {
-      expect(await transact({ id: 3, code: 1, data: connectData('dgram') })).toMatchObject({ errorCode: 'CHANNEL_NOT_A_STREAM_SOCKET', status: Status.BAD_TYPE });
+      expect(await transact({ id: 3, code: 1, data: connectRequest('dgram') })).toMatchObject({ errorCode: 'CHANNEL_NOT_A_STREAM_SOCKET', status: Status.BAD_TYPE });
     } finally {
       closeDatagramSocket(datagram);
     }
@@ -304,11 +263,11 @@ describe('Parcel leniency and String16 errors', () => {
   const token = () => new ParcelWriter().writeInterfaceToken(DATA_PROXY_DESCRIPTOR).toBuffer();
 
   it('ignores bytes after the last argument and the values of padding bytes, as libbinder does', async () => {
-    const trailing = Buffer.concat([connectData('foo'), Buffer.from([1, 2, 3, 4, 5])]);
+    const trailing = Buffer.concat([connectRequest('foo'), Buffer.from([1, 2, 3, 4, 5])]);
     expect(await transact({ id: 1, code: 1, data: trailing })).toMatchObject({ status: 0, fdCount: 1 });
     // "foo": length 3, 6 bytes of units, terminator 0000, already aligned -> use "fo" (2 units: 4 + 2 + 2 padding).
     const padded = Buffer.concat([token(), Buffer.from([2, 0, 0, 0, 0x66, 0, 0x6f, 0, 0, 0, 0xab, 0xcd])]);
-    writeFileSync(join(daemon.socketDir, 'webrtc_data_fo'), ''); // not a socket: reaching the file check proves the name parsed
+    writeFileSync(join(suite.daemon.socketDir, 'webrtc_data_fo'), ''); // not a socket: reaching the file check proves the name parsed
     expect(await transact({ id: 2, code: 1, data: padded })).toMatchObject({ errorCode: 'CHANNEL_NOT_FOUND' });
   });
 
@@ -324,9 +283,9 @@ describe('CHANNEL_BUSY', () => {
   it('is the answer once the channel backlog stays full through the retries; the next connect after room is made succeeds', async () => {
     const busy = busyChannel('busy');
     try {
-      expect(await transact({ id: 1, code: 1, data: connectData('busy') })).toMatchObject({ errorCode: 'CHANNEL_BUSY', status: Status.WOULD_BLOCK });
+      expect(await transact({ id: 1, code: 1, data: connectRequest('busy') })).toMatchObject({ errorCode: 'CHANNEL_BUSY', status: Status.WOULD_BLOCK });
       busy.accept();
-      const ok = await transact({ id: 2, code: 1, data: connectData('busy') });
+      const ok = await transact({ id: 2, code: 1, data: connectRequest('busy') });
       expect(ok).toMatchObject({ status: 0, fdCount: 1 });
     } finally {
       busy.close();

@@ -1,45 +1,24 @@
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DataProxyClient, DataProxyError } from '../../src/client/data-proxy-client.js';
 import * as native from '../../src/native/addon.js';
-import { ParcelWriter } from '../../src/parcel/parcel-writer.js';
 import { Status } from '../../src/parcel/status.js';
-import { DATA_PROXY_DESCRIPTOR, DATA_PROXY_SERVICE_NAME } from '../../src/service/data-proxy-service.js';
-import { decodeFrame, encodeReply, encodeTransaction, ReplyMode, type ReplyMessage } from '../../src/wire/envelope.js';
+import { DATA_PROXY_SERVICE_NAME } from '../../src/service/data-proxy-service.js';
+import { decodeFrame, encodeReply, ReplyMode, type ReplyMessage } from '../../src/wire/envelope.js';
 import { encodeFrame, FrameDecoder } from '../../src/wire/framing.js';
-import { openFdCount, startDaemon, type DaemonHandle } from '../helpers/daemon.js';
-import { startFakeChannel, type FakeChannel } from '../helpers/echo-platform.js';
+import { useDaemonWithChannel } from '../helpers/daemon-with-channel.js';
+import { openFdCount, startDaemon } from '../helpers/daemon.js';
+import { startFakeChannel } from '../helpers/echo-platform.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
+import { connectRequest, PING, transactionFrame } from '../helpers/raw-frames.js';
 
-let dir: string;
-let daemon: DaemonHandle;
-let channel: FakeChannel;
-
-beforeAll(async () => {
-  dir = makeTempDir();
-  daemon = await startDaemon(dir, ['--log-level', 'warn']);
-  channel = await startFakeChannel(daemon.socketDir, 'foo');
-});
-
-afterAll(async () => {
-  await channel?.close();
-  await daemon?.stop();
-  removeTempDir(dir);
-});
-
-const connectRequest = (name = 'foo') => new ParcelWriter().writeInterfaceToken(DATA_PROXY_DESCRIPTOR).writeString16(name).toBuffer();
-
-function transactionFrame(id: number, code = 1, data: Buffer = connectRequest()): Buffer {
-  return encodeFrame(encodeTransaction({ id, service: DATA_PROXY_SERVICE_NAME, code, flags: 0, data, objectOffsets: [], replyMode: ReplyMode.DESCRIPTOR }));
-}
-
-const PING = 0x5f504e47;
+const suite = useDaemonWithChannel();
 
 /** A raw connection that collects reply frames (net cannot receive descriptors; these replies carry none). */
 function rawConnection(): { socket: Socket; replies: ReplyMessage[]; closed: Promise<void>; nextReply(): Promise<ReplyMessage> } {
-  const socket = createConnection(daemon.servicePath);
+  const socket = createConnection(suite.daemon.servicePath);
   const decoder = new FrameDecoder();
   const replies: ReplyMessage[] = [];
   const waiters: (() => void)[] = [];
@@ -73,7 +52,7 @@ function rawConnection(): { socket: Socket; replies: ReplyMessage[]; closed: Pro
 }
 
 async function expectServing(): Promise<void> {
-  const client = new DataProxyClient({ servicePath: daemon.servicePath });
+  const client = new DataProxyClient({ servicePath: suite.daemon.servicePath });
   try {
     const socket = await client.connect('foo');
     socket.destroy();
@@ -84,10 +63,10 @@ async function expectServing(): Promise<void> {
 
 /** The daemon's descriptor count once it has settled (closing is asynchronous on its side). */
 async function settledFdCount(expected?: number): Promise<number> {
-  let count = openFdCount(daemon.pid);
+  let count = openFdCount(suite.daemon.pid);
   for (let i = 0; i < 100 && expected !== undefined && count > expected; i++) {
     await sleep(20);
-    count = openFdCount(daemon.pid);
+    count = openFdCount(suite.daemon.pid);
   }
   return count;
 }
@@ -98,7 +77,7 @@ describe('malformed input', () => {
     raw.socket.write(encodeFrame(Buffer.from('ffffffffffff', 'hex')));
     const error = await raw.nextReply();
     expect(error).toMatchObject({ id: 0, status: Status.BAD_VALUE, errorCode: 'MALFORMED_FRAME' });
-    raw.socket.write(transactionFrame(2, PING, Buffer.alloc(0)));
+    raw.socket.write(transactionFrame({ id: 2, code: PING }));
     expect(await raw.nextReply()).toMatchObject({ id: 2, status: Status.OK });
     raw.socket.destroy();
   });
@@ -128,7 +107,7 @@ describe('malformed input', () => {
 
   it('answers pipelined transactions in order', async () => {
     const raw = rawConnection();
-    raw.socket.write(Buffer.concat([transactionFrame(11, PING, Buffer.alloc(0)), transactionFrame(12, 2), transactionFrame(13, PING, Buffer.alloc(0))]));
+    raw.socket.write(Buffer.concat([transactionFrame({ id: 11, code: PING }), transactionFrame({ id: 12, code: 2, data: connectRequest() }), transactionFrame({ id: 13, code: PING })]));
     const ids = [await raw.nextReply(), await raw.nextReply(), await raw.nextReply()].map((r) => [r.id, r.status]);
     expect(ids).toEqual([
       [11, Status.OK],
@@ -140,17 +119,15 @@ describe('malformed input', () => {
 
   it('refuses an unknown reply mode with the transaction id', async () => {
     const raw = rawConnection();
-    raw.socket.write(encodeFrame(encodeTransaction({ id: 21, service: DATA_PROXY_SERVICE_NAME, code: PING, flags: 0, data: Buffer.alloc(0), objectOffsets: [], replyMode: 2 })));
+    raw.socket.write(transactionFrame({ id: 21, code: PING, replyMode: 2 }));
     expect(await raw.nextReply()).toMatchObject({ id: 21, status: Status.BAD_VALUE, errorCode: 'UNKNOWN_REPLY_MODE' });
     raw.socket.destroy();
   });
 
   it('hangs up after refusing a stream-mode connect, so early channel bytes are never run as frames', async () => {
     const raw = rawConnection();
-    const refused = encodeFrame(
-      encodeTransaction({ id: 22, service: DATA_PROXY_SERVICE_NAME, code: 1, flags: 0, data: connectRequest('missing'), objectOffsets: [], replyMode: ReplyMode.STREAM }),
-    );
-    raw.socket.write(Buffer.concat([refused, transactionFrame(23, PING, Buffer.alloc(0))]));
+    const refused = transactionFrame({ id: 22, code: 1, data: connectRequest('missing'), replyMode: ReplyMode.STREAM });
+    raw.socket.write(Buffer.concat([refused, transactionFrame({ id: 23, code: PING })]));
     expect(await raw.nextReply()).toMatchObject({ id: 22, errorCode: 'CHANNEL_NOT_FOUND' });
     await raw.closed;
     expect(raw.replies.map((r) => r.id)).toEqual([22]);
@@ -158,8 +135,8 @@ describe('malformed input', () => {
 
   it('sends no reply to a oneway transaction', async () => {
     const raw = rawConnection();
-    const oneway = encodeFrame(encodeTransaction({ id: 5, service: DATA_PROXY_SERVICE_NAME, code: PING, flags: 1, data: Buffer.alloc(0), objectOffsets: [], replyMode: 0 }));
-    raw.socket.write(Buffer.concat([oneway, transactionFrame(6, PING, Buffer.alloc(0))]));
+    const oneway = transactionFrame({ id: 5, code: PING, flags: 1 });
+    raw.socket.write(Buffer.concat([oneway, transactionFrame({ id: 6, code: PING })]));
     expect((await raw.nextReply()).id).toBe(6);
     expect(raw.replies.map((r) => r.id)).toEqual([6]);
     raw.socket.destroy();
@@ -167,10 +144,10 @@ describe('malformed input', () => {
 
   it('closes descriptors a client sends and refuses the transaction they came with', async () => {
     const baseline = await settledFdCount();
-    const fd = native.connectUnix(daemon.servicePath);
+    const fd = native.connectUnix(suite.daemon.servicePath);
     expect(fd).toBeGreaterThanOrEqual(0);
-    const passenger = native.connectUnix(channel.path);
-    const frame = transactionFrame(9, PING, Buffer.alloc(0));
+    const passenger = native.connectUnix(suite.channel.path);
+    const frame = transactionFrame({ id: 9, code: PING });
     expect(native.sendmsg(fd, frame, [passenger, passenger, passenger])).toBe(frame.length);
     native.close(passenger);
     const buffer = Buffer.alloc(4096);
@@ -200,9 +177,9 @@ describe('vanishing clients and busy channels', () => {
   it('survives clients that disconnect mid-frame or right after a request, without leaking', async () => {
     await expectServing();
     const baseline = await settledFdCount();
-    const frame = transactionFrame(1);
+    const frame = transactionFrame({ id: 1, code: 1, data: connectRequest() });
     for (let i = 0; i < 200; i++) {
-      const socket = createConnection(daemon.servicePath);
+      const socket = createConnection(suite.daemon.servicePath);
       socket.on('error', () => undefined);
       // Half a frame, a whole request, or a request followed by a hang-up before the reply.
       socket.write(i % 2 === 0 ? frame.subarray(0, 1 + (i % frame.length)) : frame);
@@ -214,7 +191,7 @@ describe('vanishing clients and busy channels', () => {
   });
 
   it('answers CHANNEL_BUSY when the channel never accepts and its backlog is full', async () => {
-    const path = join(daemon.socketDir, 'webrtc_data_stuck');
+    const path = join(suite.daemon.socketDir, 'webrtc_data_stuck');
     const listener = native.listenUnix(path, 0);
     expect(listener).toBeGreaterThanOrEqual(0);
     const fillers: number[] = [];
@@ -222,7 +199,7 @@ describe('vanishing clients and busy channels', () => {
       const fd = native.connectUnix(path);
       if (fd >= 0) fillers.push(fd);
     }
-    const client = new DataProxyClient({ servicePath: daemon.servicePath });
+    const client = new DataProxyClient({ servicePath: suite.daemon.servicePath });
     try {
       const error = await client.connect('stuck').then(
         () => undefined,
@@ -241,7 +218,7 @@ describe('vanishing clients and busy channels', () => {
 
 describe('descriptors', () => {
   it('returns to its descriptor baseline after 10,000 connects', async () => {
-    const client = new DataProxyClient({ servicePath: daemon.servicePath });
+    const client = new DataProxyClient({ servicePath: suite.daemon.servicePath });
     const request = connectRequest();
     try {
       await client.ping();
@@ -251,9 +228,9 @@ describe('descriptors', () => {
         if (reply.status !== Status.OK || reply.fds.length !== 1) throw new Error(`connect ${i} failed: ${reply.errorCode} ${reply.message}`);
         native.close(reply.fds[0]!);
         // Keep the fake channel's accepted connections from piling up in this process.
-        if (i % 500 === 0) channel.connections.splice(0).forEach((s) => s.destroy());
+        if (i % 500 === 0) suite.channel.connections.splice(0).forEach((s) => s.destroy());
       }
-      channel.connections.splice(0).forEach((s) => s.destroy());
+      suite.channel.connections.splice(0).forEach((s) => s.destroy());
       expect(await settledFdCount(baseline)).toBeLessThanOrEqual(baseline);
     } finally {
       client.close();
@@ -285,7 +262,7 @@ describe('descriptors', () => {
             if (frame.kind === 'reply') reply ??= frame.reply;
           }
         });
-        socket.write(transactionFrame(1));
+        socket.write(transactionFrame({ id: 1, code: 1, data: connectRequest() }));
       }
       const deadline = Date.now() + 5000;
       while (!reply && Date.now() < deadline) await sleep(20);
