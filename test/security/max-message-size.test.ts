@@ -8,11 +8,12 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ChannelBridge } from '../../src/platform/bridge/channel-bridge.js';
 import { MIN_REMOTE_MAX_MESSAGE_BYTES } from '../../src/platform/bridge/utf8-chunker.js';
 import { captureLogger, connectApp as connectBridgeApp, FakePort, makeDir, removeDir, sleep, waitFor as waitForBridge } from '../platform/bridge/bridge-helpers.js';
-import { connectApp, startHarness, TEST_TOKEN, waitFor, type Harness } from '../platform/helpers/harness.js';
+import { connectApp, TEST_TOKEN, waitFor } from '../platform/helpers/harness.js';
+import { useHarnessPerTest } from '../platform/helpers/harness-per-test.js';
 import { StreamClient } from '../platform/helpers/stream-client.js';
 
 const withMaxMessageSize = (size: number) => (sdp: string) => {
@@ -21,17 +22,7 @@ const withMaxMessageSize = (size: number) => (sdp: string) => {
 };
 
 describe('a peer advertising a tiny a=max-message-size', () => {
-  let h: Harness;
-  let clients: StreamClient[];
-  beforeEach(async () => {
-    h = await startHarness();
-    clients = [];
-  });
-  afterEach(async () => {
-    for (const c of clients) c.close();
-    await h.platform.close();
-    removeDir(h.dir);
-  });
+  const { h, clients } = useHarnessPerTest();
 
   it('a=max-message-size:1: the channel is refused with a reason naming the floor; no socket; the session goes on', async () => {
     const client = await StreamClient.start({ gateway: h.platform.url, token: TEST_TOKEN, channels: ['foo'], rewriteLocalSdp: withMaxMessageSize(1) });

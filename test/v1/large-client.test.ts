@@ -5,25 +5,13 @@
  * byte as one text message on `control`. With the default (256 KiB) client the same message is
  * refused with TOO_LARGE_FOR_CLIENT, not split.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MAX_V1_DATA_BYTES, MAX_V1_TYPE_BYTES, type V1SendResult } from '../../src/v1/v1-message.js';
-import { removeDir } from '../platform/bridge/bridge-helpers.js';
-import { startHarness, TEST_TOKEN, waitFor, type Harness } from '../platform/helpers/harness.js';
+import { TEST_TOKEN, waitFor } from '../platform/helpers/harness.js';
+import { useHarnessPerTest } from '../platform/helpers/harness-per-test.js';
 import { StreamClient } from '../platform/helpers/stream-client.js';
 
-let h: Harness;
-let clients: StreamClient[];
-
-beforeEach(async () => {
-  h = await startHarness();
-  clients = [];
-});
-
-afterEach(async () => {
-  for (const c of clients) c.close();
-  await h.platform.close();
-  removeDir(h.dir);
-});
+const { h, clients } = useHarnessPerTest();
 
 async function connect(maxMessageSize?: number): Promise<StreamClient> {
   const client = await StreamClient.start({ gateway: h.platform.url, token: TEST_TOKEN, channels: ['foo'], maxMessageSize });
