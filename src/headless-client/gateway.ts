@@ -3,6 +3,7 @@
  * `POST {gateway}/1.0/sessions/` with `Authorization: Macaroon root=<token>`, expecting 201 and
  * `{type:'sync', status:'success', metadata:{id, url, stun_servers}}`.
  */
+import { readAtMost } from '../io/read-at-most.js';
 
 export interface GatewaySession {
   id: string;
@@ -152,20 +153,9 @@ async function readBoundedText(response: Response, limit: number): Promise<strin
     throw tooBig();
   }
   if (!response.body) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw tooBig();
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const bytes = await readAtMost(response.body, limit);
+  if (bytes === undefined) throw tooBig();
+  return bytes.toString('utf8');
 }
 
 /**

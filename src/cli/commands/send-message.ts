@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { DataProxyClient } from '../../client/data-proxy-client.js';
 import { SERVICE_SOCKET_ENV } from '../../config/paths.js';
+import { readAtMost } from '../../io/read-at-most.js';
 import { MAX_V1_DATA_BYTES } from '../../v1/v1-message.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { describeClientError } from '../client-errors.js';
@@ -64,16 +65,5 @@ Options:
 
 /** All of stdin as UTF-8, or undefined once it passes the data limit (nothing more is buffered). */
 async function readStdin(): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of process.stdin) {
-    const bytes = chunk as Buffer;
-    total += bytes.length;
-    if (total > MAX_V1_DATA_BYTES) {
-      process.stdin.destroy();
-      return undefined;
-    }
-    chunks.push(bytes);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  return (await readAtMost(process.stdin, MAX_V1_DATA_BYTES))?.toString('utf8');
 }
