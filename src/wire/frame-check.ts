@@ -8,7 +8,7 @@
 // member replace the first. Each of those would make a buggy client's frame mean something
 // it did not say.
 
-import { MAX_VARINT_BYTES, readVarint as readVarintOrCode, VARINT_TRUNCATED } from './varint.js';
+import { MAX_VARINT_BYTES, readVarint, VARINT_TRUNCATED } from './varint.js';
 import { WireError } from './wire-error.js';
 
 const WIRE_VARINT = 0;
@@ -79,7 +79,7 @@ export function checkFrameBody(body: Uint8Array): void {
       if (shape === 'varint' && innerType !== WIRE_VARINT) throw wrongType(innerName, innerType, 'varint', innerAt);
       if (shape === 'packable') {
         if (innerType === WIRE_LEN) {
-          for (let at = innerStart; at < innerEnd; ) at = readVarint(body, at, innerEnd, innerName, -1, 'packed element')[1];
+          for (let at = innerStart; at < innerEnd; ) at = checkedVarint(body, at, innerEnd, innerName, -1, 'packed element')[1];
         } else if (innerType !== WIRE_VARINT) {
           throw wrongType(innerName, innerType, 'varint or packed (length-delimited)', innerAt);
         }
@@ -95,7 +95,7 @@ function walk(body: Uint8Array, start: number, end: number, message: string, vis
   let at = start;
   while (at < end) {
     const keyAt = at;
-    const [key, afterKey] = readVarint(body, at, end, message, -1, 'field key');
+    const [key, afterKey] = checkedVarint(body, at, end, message, -1, 'field key');
     const field = Math.floor(key / 8);
     const wireType = key % 8;
     if (field < 1 || field > 0x1fffffff) throw malformed(`${message} has a key with field number ${field} at offset ${keyAt}; field numbers are 1 to 536870911`);
@@ -103,7 +103,7 @@ function walk(body: Uint8Array, start: number, end: number, message: string, vis
     let valueEnd: number;
     switch (wireType) {
       case WIRE_VARINT:
-        valueEnd = readVarint(body, afterKey, end, message, field, 'value')[1];
+        valueEnd = checkedVarint(body, afterKey, end, message, field, 'value')[1];
         break;
       case WIRE_FIXED64:
       case WIRE_FIXED32:
@@ -111,7 +111,7 @@ function walk(body: Uint8Array, start: number, end: number, message: string, vis
         if (valueEnd > end) throw malformed(`${message} field ${field} at offset ${keyAt}: its ${WIRE_TYPE_NAMES[wireType]} value runs past the end of the ${message}`);
         break;
       case WIRE_LEN: {
-        const [length, afterLength] = readVarint(body, afterKey, end, message, field, 'length');
+        const [length, afterLength] = checkedVarint(body, afterKey, end, message, field, 'length');
         if (length > end - afterLength) {
           throw malformed(`${message} field ${field} at offset ${keyAt} announces ${length} bytes but only ${end - afterLength} remain in the ${message}`);
         }
@@ -131,9 +131,9 @@ function walk(body: Uint8Array, start: number, end: number, message: string, vis
  * Reads a varint of at most 10 bytes. Returns [value, offset after it]. `message`, `field`
  * (-1: none) and `part` name it in an error; no string is built otherwise.
  */
-function readVarint(body: Uint8Array, at: number, end: number, message: string, field: number, part: string): [number, number] {
+function checkedVarint(body: Uint8Array, at: number, end: number, message: string, field: number, part: string): [number, number] {
   const cursor = { at };
-  const value = readVarintOrCode(body, cursor, end, MAX_VARINT_BYTES);
+  const value = readVarint(body, cursor, end, MAX_VARINT_BYTES);
   if (value >= 0) return [value, cursor.at];
   if (value === VARINT_TRUNCATED) throw malformed(`${where(message, field, part)} at offset ${at}: the varint runs past the end of its message`);
   throw malformed(`${where(message, field, part)} at offset ${at}: a varint longer than ${MAX_VARINT_BYTES} bytes`);
