@@ -155,6 +155,56 @@ static int channel_connect(const struct sockaddr_un *sa, bool blocking, int32_t 
   return fd;
 }
 
+/* The trusted-directory fast path of the daemon's connect (docs/protocol.md, "connect"): the
+ * socket dir is held open as dir_fd, and it is one only this uid (or root) can write, so no other
+ * user can put or swap an entry in it. fstatat(dir_fd, name, AT_SYMLINK_NOFOLLOW) checks that the
+ * entry is a socket (a symlink is seen as a symlink, never followed), then `sa` (the same entry by
+ * its path) is connected. Three syscalls fewer than channel_connect (no O_PATH pin, no fstat of it,
+ * no close of it), and one fcntl instead of two: a socket made here has no other status flag than
+ * O_NONBLOCK, so F_SETFL 0 clears it without reading the flags first. Returns and `out` as
+ * channel_connect; out[0] = 0 (OPEN) is the fstatat stage. */
+static int channel_connect_at(int dir_fd, const char *name, const struct sockaddr_un *sa, bool blocking, int32_t *out) {
+  struct stat st;
+  int fd;
+  out[0] = 0;
+  out[1] = 0;
+  if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) return -errno;
+  if (!S_ISSOCK(st.st_mode)) {
+    out[0] = 1;
+    out[1] = S_ISLNK(st.st_mode) ? 1 : 0;
+    return -ENOTSOCK;
+  }
+  out[0] = 2;
+  fd = sock_connect(sa);
+  if (fd < 0) return fd;
+  out[0] = 3;
+  if (blocking && fcntl(fd, F_SETFL, 0) < 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  return fd;
+}
+
+/* Opens `path` as a directory (O_DIRECTORY | O_NOFOLLOW: the final component must be a real
+ * directory) for channel_connect_at; out[0] = its owner's uid, out[1] = its mode bits.
+ * The fd (close-on-exec) is the caller's. */
+static int dir_open(const char *path, int32_t *out) {
+  struct stat st;
+  int fd;
+  do fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return -errno;
+  if (fstat(fd, &st) < 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  out[0] = (int32_t)st.st_uid;
+  out[1] = (int32_t)(st.st_mode & 07777);
+  return fd;
+}
+
 /* Waits up to timeout_ms (-1: for ever) for `events` (POLLIN/POLLOUT) on fd. Returns the
  * revents (> 0), 0 on timeout, or -errno. Blocks the calling thread: for tools only. */
 static int fd_wait(int fd, int events, int timeout_ms) {
@@ -373,6 +423,48 @@ static napi_value js_connect_channel(napi_env env, napi_callback_info info) {
     return ret_int(env, err);
   }
   return ret_int(env, channel_connect(&sa, blocking, out));
+}
+
+/* connectChannelAt(dirFd, name, path, blocking, out): see channel_connect_at; `name` is the
+ * entry in dirFd, `path` the same entry by path. The fd is the caller's. */
+static napi_value js_connect_channel_at(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  struct sockaddr_un sa;
+  char name[sizeof(sa.sun_path)];
+  size_t name_len = 0;
+  int err;
+  int32_t dir_fd;
+  bool blocking;
+  void *out;
+  size_t out_len;
+  if (!arg_int(env, argv[0], "dirFd must be an integer", &dir_fd)) return NULL;
+  if (napi_get_value_string_utf8(env, argv[1], name, sizeof(name), &name_len) != napi_ok || name_len == 0 ||
+      name_len >= sizeof(name) - 1 || strlen(name) != name_len || strchr(name, '/') != NULL)
+    return throw_type(env, "name must be a non-empty string of at most 106 bytes, without '/' or NUL");
+  if (!arg_path(env, argv[2], &sa, &err)) return NULL;
+  if (napi_get_value_bool(env, argv[3], &blocking) != napi_ok) return throw_type(env, "blocking must be a boolean");
+  if (!arg_typed(env, argv[4], napi_int32_array, 2, "out must be an Int32Array of length >= 2", &out, &out_len))
+    return NULL;
+  if (err != 0) {
+    ((int32_t *)out)[0] = 0;
+    return ret_int(env, err);
+  }
+  return ret_int(env, channel_connect_at(dir_fd, name, &sa, blocking, out));
+}
+
+/* openDirectory(path, out): see dir_open; the fd is the caller's. */
+static napi_value js_open_directory(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  char path[4096];
+  size_t len = 0;
+  void *out;
+  size_t out_len;
+  if (napi_get_value_string_utf8(env, argv[0], path, sizeof(path), &len) != napi_ok || len == 0 ||
+      len >= sizeof(path) - 1 || strlen(path) != len)
+    return throw_type(env, "path must be a non-empty string without NUL, shorter than 4095 bytes");
+  if (!arg_typed(env, argv[1], napi_int32_array, 2, "out must be an Int32Array of length >= 2", &out, &out_len))
+    return NULL;
+  return ret_int(env, dir_open(path, out));
 }
 
 /* waitFd(fd, events, timeoutMs): blocks; see fd_wait. fd stays the caller's. */
@@ -614,6 +706,8 @@ NAPI_MODULE_INIT() {
     { "listenUnix", NULL, js_listen_unix, NULL, NULL, NULL, napi_enumerable, NULL },
     { "connectUnix", NULL, js_connect_unix, NULL, NULL, NULL, napi_enumerable, NULL },
     { "connectChannel", NULL, js_connect_channel, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "connectChannelAt", NULL, js_connect_channel_at, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "openDirectory", NULL, js_open_directory, NULL, NULL, NULL, napi_enumerable, NULL },
     { "waitFd", NULL, js_wait_fd, NULL, NULL, NULL, napi_enumerable, NULL },
     { "accept", NULL, js_accept, NULL, NULL, NULL, napi_enumerable, NULL },
     { "setBlocking", NULL, js_set_blocking, NULL, NULL, NULL, napi_enumerable, NULL },

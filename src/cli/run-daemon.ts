@@ -116,6 +116,9 @@ async function startProxy(
       socketDir: paths.socketDir,
       socketDirSource: paths.socketDirSource,
       allowedUids: [...server.allowedUids],
+      // 'trusted-dir': the socket dir is held open and entries checked with fstatat (fast path);
+      // 'pinned': each entry pinned with O_PATH (a --allow-shared-dir socket dir). docs/protocol.md.
+      channelConnect: server.dataProxy.fastPath ? 'trusted-dir' : 'pinned',
     },
     `data-proxy daemon serving org.anbox.webrtc.IDataProxyService on ${paths.servicePath}; channel sockets in ${paths.socketDir}`,
   );

@@ -61,6 +61,8 @@ interface RawAddon {
   listenUnix(path: string, backlog: number): number;
   connectUnix(path: string): number;
   connectChannel(path: string, blocking: boolean, out: Int32Array): number;
+  connectChannelAt(dirFd: number, name: string, path: string, blocking: boolean, out: Int32Array): number;
+  openDirectory(path: string, out: Int32Array): number;
   waitFd(fd: number, events: number, timeoutMs: number): number;
   accept(listenFd: number): number;
   setBlocking(fd: number, blocking: boolean): number;
@@ -164,6 +166,37 @@ export function connectChannel(path: string, blocking: boolean): number {
     lastChannelConnectFailure.symlink = channelOut[1] === 1;
   }
   return fd;
+}
+
+/** connectChannel's trusted-directory fast path: fstatat(`dirFd`, `name`, AT_SYMLINK_NOFOLLOW) checks
+ * that the entry is a socket (never a symlink), then `path` (the same entry, by path) is connected
+ * and O_NONBLOCK cleared when `blocking`. No pin: only for a socket dir nobody but this uid or root
+ * can write (see DataProxyService). Returns and failure stages as {@link connectChannel} (OPEN is the
+ * fstatat). */
+export function connectChannelAt(dirFd: number, name: string, path: string, blocking: boolean): number {
+  const fd = getAddon().connectChannelAt(dirFd, name, path, blocking, channelOut);
+  if (fd < 0) {
+    lastChannelConnectFailure.stage = channelOut[0] as ChannelConnectFailure['stage'];
+    lastChannelConnectFailure.symlink = channelOut[1] === 1;
+  }
+  return fd;
+}
+
+export interface OpenedDirectory {
+  fd: number;
+  uid: number;
+  /** Permission bits (07777). */
+  mode: number;
+}
+
+const directoryOut = new Int32Array(2);
+
+/** open(`path`, O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) and fstat of it: the fd (yours to close) with
+ * its owner and mode, or -errno (-ENOTDIR for a symlink or a file, -ENOENT...). */
+export function openDirectory(path: string): OpenedDirectory | number {
+  const fd = getAddon().openDirectory(path, directoryOut);
+  if (fd < 0) return fd;
+  return { fd, uid: directoryOut[0]! >>> 0, mode: directoryOut[1]! };
 }
 
 /** poll(2) events for {@link waitFd}. */

@@ -11,6 +11,11 @@ const BUSY_RETRY_DELAYS_MS = [1, 5, 20, 50, 100, 200];
 export interface ChannelConnectOptions {
   /** Android's readFileDescriptor users (FileInputStream) expect a blocking socket. */
   blocking: boolean;
+  /**
+   * The socket dir held open (see TrustedSocketDir), when it is trusted: the fast path
+   * (connectChannelAt) is tried first; `entry` is `webrtc_data_<channel>` inside it.
+   */
+  trusted?: { dirFd: number; entry: string };
 }
 
 /**
@@ -26,8 +31,25 @@ export interface ChannelConnectOptions {
  * entry swapped between the two could still be reached, which needs write access to the socket
  * dir, and that is the daemon's own (see docs/protocol.md, "connect"). Only the final component
  * is checked; the socket dir itself may be reached through symlinks the user set up.
+ *
+ * With options.trusted (a socket dir only this uid or root can write, held open), the first attempt
+ * is the fast path instead: fstatat on the held directory (AT_SYMLINK_NOFOLLOW, the same socket test)
+ * and connect by path, no pin: nobody else can swap the entry between the two. Retries (a full
+ * backlog) and a missing entry go through the pinned path.
  */
 export function connectChannelSocket(channel: string, path: string, options: ChannelConnectOptions): number | Promise<number> {
+  if (options.trusted !== undefined) {
+    const fd = native.connectChannelAt(options.trusted.dirFd, options.trusted.entry, path, options.blocking);
+    if (fd >= 0) return fd;
+    // ENOENT in the held directory: the socket dir may have been removed and made again since the
+    // daemon opened it (the held one is then empty for ever); the pinned path below looks the path
+    // up afresh. A full backlog is retried on the pinned path too. Anything else is the answer.
+    const stage = native.lastChannelConnectFailure.stage;
+    const missing = fd === -errno.ENOENT && stage === native.ChannelConnectStage.OPEN;
+    const busy = fd === -errno.EAGAIN && stage === native.ChannelConnectStage.CONNECT;
+    if (busy) return retryWhileBusy(channel, path, options);
+    if (!missing) throw channelConnectError(channel, path, fd);
+  }
   const fd = native.connectChannel(path, options.blocking);
   if (fd >= 0) return fd;
   if (fd === -errno.EAGAIN && native.lastChannelConnectFailure.stage === native.ChannelConnectStage.CONNECT) {

@@ -74,6 +74,8 @@ export class DataProxyServer {
   private readonly counters = { connectionsAccepted: 0, transactionsServed: 0, transactionsRefused: 0, connectionsRejected: 0 };
   readonly dispatcher: Dispatcher;
   readonly allowedUids: ReadonlySet<number>;
+  /** org.anbox.webrtc.IDataProxyService (holds the socket dir open when it is trusted). */
+  readonly dataProxy: DataProxyService;
 
   private constructor(readonly options: DataProxyServerOptions) {
     this.log = options.log;
@@ -84,24 +86,34 @@ export class DataProxyServer {
     this.allowedUids = new Set([ownUid, 0, ...(options.allowUids ?? [])]);
     this.dispatcher = new Dispatcher(this.allowedUids);
     this.dispatcher.register(new ServiceManager(this.dispatcher));
-    this.dispatcher.register(new DataProxyService(options.socketDir));
     // Throws UnsafeDirectoryError (src/io/trusted-directory.ts) when a directory cannot be trusted.
+    let socketDirShared = false;
     for (const { dir, mode, what, flag } of daemonDirectories(options.servicePath, options.socketDir)) {
       for (const warning of ensureTrustedDirectory(dir, mode, { what, flag, allowShared: options.allowSharedDir })) {
+        if (dir === options.socketDir) socketDirShared = true;
         this.log.warn({ event: 'daemon.insecure_directory', dir: warning.dir, problem: warning.problem }, warning.message);
       }
     }
-    this.listener = new UnixListener({
-      path: options.servicePath,
-      mode: SERVICE_SOCKET_MODE,
-      onConnection: (fd) => this.accept(fd),
-      onAcceptError: (errno) =>
-        this.log.error(
-          { event: 'daemon.accept_failed', errno: native.errnoName(errno) },
-          'cannot accept connections; if out of descriptors, new clients wait until some close (raise ulimit -n)',
-        ),
-      onAcceptResumed: () => this.log.info({ event: 'daemon.accept_resumed' }, 'accepting connections again'),
-    });
+    // A socket dir that only we (or root) can write is held open for the fast connect path; one
+    // --allow-shared-dir let through keeps the pinned path (docs/protocol.md, "connect").
+    this.dataProxy = new DataProxyService(options.socketDir, { trustedDir: !socketDirShared });
+    this.dispatcher.register(this.dataProxy);
+    try {
+      this.listener = new UnixListener({
+        path: options.servicePath,
+        mode: SERVICE_SOCKET_MODE,
+        onConnection: (fd) => this.accept(fd),
+        onAcceptError: (errno) =>
+          this.log.error(
+            { event: 'daemon.accept_failed', errno: native.errnoName(errno) },
+            'cannot accept connections; if out of descriptors, new clients wait until some close (raise ulimit -n)',
+          ),
+        onAcceptResumed: () => this.log.info({ event: 'daemon.accept_resumed' }, 'accepting connections again'),
+      });
+    } catch (error) {
+      this.dataProxy.close(); // the held socket dir: a failed start leaves no descriptor behind
+      throw error;
+    }
   }
 
   /** Listens at once (synchronously); throws ListenError when the path is taken or unusable. */
@@ -127,6 +139,7 @@ export class DataProxyServer {
     clearTimeout(timer);
     for (const session of this.sessions) session.close();
     for (const stream of this.streams.keys()) stream.close();
+    this.dataProxy.close();
     this.limiter.flush();
     this.log.info({ event: 'daemon.stopped', ...this.stats }, 'data-proxy daemon stopped');
   }

@@ -1,4 +1,4 @@
-import { channelSocketPath } from '../channels/channel-name.js';
+import { CHANNEL_SOCKET_PREFIX, channelSocketPath } from '../channels/channel-name.js';
 import { FIRST_CALL_TRANSACTION } from '../parcel/constants.js';
 import type { ParcelReader } from '../parcel/parcel-reader.js';
 import { ParcelWriter } from '../parcel/parcel-writer.js';
@@ -7,6 +7,7 @@ import type { BinderService, ServiceResult, TransactionContext } from './binder-
 import { connectChannelSocket } from './channel-connector.js';
 import { unknownTransaction } from './dispatcher.js';
 import { ServiceError } from './service-error.js';
+import { TrustedSocketDir } from './trusted-socket-dir.js';
 
 /** The names Anbox uses; the Android sample app and docs/protocol.md use the same. */
 export const DATA_PROXY_SERVICE_NAME = 'org.anbox.webrtc.IDataProxyService';
@@ -24,24 +25,48 @@ export class DataProxyService implements BinderService {
   readonly name = DATA_PROXY_SERVICE_NAME;
   readonly descriptor = DATA_PROXY_DESCRIPTOR;
 
-  /** Channel name → its socket path, for names already validated (bounded: cleared when full). */
-  private readonly socketPaths = new Map<string, string>();
+  /** Channel name → its socket path and entry name, for names already validated (bounded: cleared when full). */
+  private readonly socketPaths = new Map<string, ChannelEntry>();
+  /** Held open when the socket dir is trusted: the fast connect path (see TrustedSocketDir). */
+  private trustedDir: TrustedSocketDir | undefined;
 
-  constructor(private readonly socketDir: string) {}
+  /**
+   * `trustedDir`: the socket dir passed the trusted-directory checks with no --allow-shared-dir
+   * warning, so it may be held open for the fast connect path (TrustedSocketDir re-checks the
+   * descriptor it opens). Otherwise every connect takes the pinned path.
+   */
+  constructor(
+    private readonly socketDir: string,
+    options: { trustedDir?: boolean } = {},
+  ) {
+    if (options.trustedDir) this.trustedDir = TrustedSocketDir.open(socketDir);
+  }
+
+  /** Whether connects take the trusted-directory fast path (for tests and the start-up line). */
+  get fastPath(): boolean {
+    return this.trustedDir !== undefined;
+  }
+
+  /** Lets go of the held socket dir; later connects take the pinned path. */
+  close(): void {
+    this.trustedDir?.close();
+    this.trustedDir = undefined;
+  }
 
   supportsStreamMode(code: number): boolean {
     return code === TRANSACTION_connect;
   }
 
   /** channelSocketPath (validation, join, length check) once per name, not once per connect. */
-  private socketPath(channel: string): string {
-    let path = this.socketPaths.get(channel);
-    if (path === undefined) {
-      path = channelSocketPath(this.socketDir, channel);
+  private channelEntry(channel: string): ChannelEntry {
+    let entry = this.socketPaths.get(channel);
+    if (entry === undefined) {
+      const path = channelSocketPath(this.socketDir, channel);
+      entry = { path, trusted: { dirFd: -1, entry: CHANNEL_SOCKET_PREFIX + channel } };
       if (this.socketPaths.size >= MAX_CACHED_SOCKET_PATHS) this.socketPaths.clear();
-      this.socketPaths.set(channel, path);
+      this.socketPaths.set(channel, entry);
     }
-    return path;
+    return entry;
   }
 
   /** Synchronous while the channel accepts at once (the usual case); a promise while its backlog is full. */
@@ -50,14 +75,26 @@ export class DataProxyService implements BinderService {
     data.enforceInterface(DATA_PROXY_DESCRIPTOR);
     const channel = data.readString16();
     if (channel === null) throw new ServiceError('NULL_ARGUMENT', 'connect needs a channel name; got a null String16');
-    const path = this.socketPath(channel);
+    const { path, trusted } = this.channelEntry(channel);
     const stream = context.replyMode === ReplyMode.STREAM;
-    const fd = connectChannelSocket(channel, path, { blocking: !stream });
+    let fd: number | Promise<number>;
+    if (this.trustedDir !== undefined) {
+      trusted.dirFd = this.trustedDir.fd; // the cached object is reused: no allocation per connect
+      fd = connectChannelSocket(channel, path, { blocking: !stream, trusted });
+    } else {
+      fd = connectChannelSocket(channel, path, { blocking: !stream });
+    }
     return typeof fd === 'number' ? connectResult(channel, stream, fd) : fd.then((connected) => connectResult(channel, stream, connected));
   }
 }
 
 const MAX_CACHED_SOCKET_PATHS = 256;
+
+interface ChannelEntry {
+  path: string;
+  /** For the fast path: `webrtc_data_<channel>` in the held socket dir (dirFd set per connect). */
+  trusted: { dirFd: number; entry: string };
+}
 
 /** The reply to connect: a bare fd object at offset 0 (the same 24 bytes for every connect). */
 const DESCRIPTOR_REPLY = new ParcelWriter().writeFileDescriptor(0);
