@@ -5,6 +5,7 @@ import { resolveRuntimePaths, SERVICE_SOCKET_ENV, SOCKET_DIR_ENV, type RuntimePa
 import { createLogger, LOG_LEVELS, type Logger } from '../log/logger.js';
 import { readFileSync, statSync } from 'node:fs';
 import { TOKEN_ENV } from '../platform/auth.js';
+import { requireTurnUrl } from '../platform/ice-servers.js';
 import { DEFAULT_GATEWAY_IDLE_TIMEOUT_MS, DEFAULT_GATEWAY_MAX_CONNECTIONS, DESCRIPTOR_RESERVE, MIN_TOKEN_LENGTH } from '../platform/gateway-limits.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from '../service/service-limits.js';
 import { DEFAULT_LISTEN, type ListenAddress } from '../platform/listen-address.js';
@@ -315,17 +316,13 @@ export function platformSettings(
   return { listen, token, tokenSource, stunUrls: [...(values.stun ?? []), ...turnUrls], binary: values.binary ?? false, channelSocketMode, gateway };
 }
 
-/**
- * --turn insists on a relay: a STUN URL there is a mistake the user should hear about at once,
- * since a peer that can only reach this host through TURN would then fail at ICE time. The rest
- * of the URL is checked with --stun's (parseIceServer) when the platform starts.
- */
+/** --turn's value: a turn:/turns: URL (see requireTurnUrl), or a usage error naming the option. */
 export function checkTurnUrl(url: string, what = '--turn'): string {
-  const text = url.trim();
-  if (!/^turns?:[^@\s]+@[^@\s]+$/.test(text)) {
-    throw new UsageError(`${what} takes turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp] or turns:…, not "${url}"${/^stuns?:/.test(text) ? ' (a STUN server goes in --stun)' : ''}`);
+  try {
+    return requireTurnUrl(url);
+  } catch (error) {
+    throw new UsageError(`${what}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  return text;
 }
 
 /** `0600`, `600`, `0o600` (octal, as chmod takes it): one of CHANNEL_SOCKET_MODES. */

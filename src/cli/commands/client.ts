@@ -284,7 +284,7 @@ export async function runClient(argv: string[], io: ClientIo): Promise<number> {
       return fail(`the data channels did not open: ${opened.message}`);
     }
     const path = client.candidatePair();
-    log.info({ session: client.session.id, channels, ...(path ? { localCandidate: path.local, remoteCandidate: path.remote } : {}) }, 'connected');
+    log.info({ session: client.session.id, channels, ...(path ? { localCandidate: path.local, remoteCandidate: path.remote, localAddress: path.localAddress, remoteAddress: path.remoteAddress } : {}) }, 'connected');
     notice(`connected: channel${channels.length === 1 ? '' : 's'} ${channels.join(', ')} open (session ${client.session.id}${path ? `; ICE path ${path.local} → ${path.remote}` : ''})${values['no-stdin'] ? '' : `; stdin goes to "${channels[0]}"`}`);
     for (const channel of client.channels) {
       channel.once('close', () => {
