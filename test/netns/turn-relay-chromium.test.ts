@@ -70,10 +70,14 @@ describe('Chromium in a namespace that reaches the instance only through TURN (c
     const t = turnLab!.lab.host('t');
     const page = await openProtocolPage('web');
 
-    // Chromium had coturn from metadata.stun_servers (with the credentials apart) and used it.
-    const signals = (await page.evaluate('window.oob.signals')) as { dir: string; message: { type: string; candidate?: string } }[];
-    const sent = signals.filter((s) => s.dir === 'out' && s.message.type === 'candidate').map((s) => Buffer.from(s.message.candidate ?? '', 'base64').toString());
-    expect(sent.some((line) => / typ relay /.test(line) && line.includes(` ${t.address} `)), sent.join('\n')).toBe(true);
+    // Chromium had coturn from metadata.stun_servers (with the credentials apart) and allocated a
+    // relay on it. The relay may come after the connection is up (a's own relay on t can reach
+    // c first), so this waits for gathering rather than looking at the candidates sent so far.
+    await page.waitForFunction(
+      async (address) => ((await (window as unknown as { oob: { localCandidates(): Promise<{ type: string; address: string }[]> } }).oob.localCandidates()) ?? []).some((c) => c.type === 'relay' && c.address === address),
+      t.address,
+      { polling: 100, timeout: 30_000 },
+    );
 
     const app = await turnLab!.connectChannelSocket(join(instance.socketDir, 'webrtc_data_web'));
     const atApp = collect(app);

@@ -333,6 +333,15 @@ const oob = {
   connectionState() {
     return pc?.connectionState;
   },
+  /** Every local candidate gathered so far, from getStats(): [{type, address}] (host, srflx, relay...). */
+  async localCandidates() {
+    if (!pc) return [];
+    const out = [];
+    (await pc.getStats()).forEach((report) => {
+      if (report.type === 'local-candidate') out.push({ type: report.candidateType, address: report.address });
+    });
+    return out;
+  },
   /** The ICE path in use, from getStats(): each side's candidate type (host/srflx/prflx/relay) and address. */
   async selectedPath() {
     if (!pc) return undefined;
