@@ -5,6 +5,7 @@ import { resolveRuntimePaths, SERVICE_SOCKET_ENV, SOCKET_DIR_ENV, type RuntimePa
 import { createLogger, LOG_LEVELS, type Logger } from '../log/logger.js';
 import { readFileSync, statSync } from 'node:fs';
 import { TOKEN_ENV } from '../platform/auth.js';
+import { requireTurnUrl } from '../platform/ice-servers.js';
 import { DEFAULT_GATEWAY_IDLE_TIMEOUT_MS, DEFAULT_GATEWAY_MAX_CONNECTIONS, DESCRIPTOR_RESERVE, MIN_TOKEN_LENGTH } from '../platform/gateway-limits.js';
 import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from '../service/service-limits.js';
 import { DEFAULT_LISTEN, type ListenAddress } from '../platform/listen-address.js';
@@ -77,6 +78,7 @@ export const PLATFORM_OPTIONS = {
   listen: { type: 'string' },
   token: { type: 'string' },
   stun: { type: 'string', multiple: true },
+  turn: { type: 'string', multiple: true },
   binary: { type: 'boolean' },
   'channel-socket-mode': { type: 'string' },
   ...GATEWAY_SECURITY_OPTIONS_SPEC(),
@@ -124,6 +126,10 @@ ${GATEWAY_SECURITY_HELP()}
   --stun URL              a STUN/TURN server for both the browser and the platform (repeatable):
                           stun:HOST[:PORT] or turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp];
                           none needed on one machine or a LAN
+  --turn URL              a TURN server (relay) for both sides (repeatable), for peers that cannot
+                          reach this host directly: turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp]
+                          or turns:…; the same as --stun with a turn URL, but anything else is refused.
+                          The browser gets it in metadata.stun_servers (username/password apart)
   --binary                send socket data to the browser as binary messages only (default: text
                           when the bytes are valid UTF-8, else binary)
   --channel-socket-mode M mode of the webrtc_data_<name> sockets: 0600 (default: only this user and
@@ -134,7 +140,8 @@ ${GATEWAY_SECURITY_HELP()}
 const CONFIG_HELP = `  --config FILE           read options from this JSON file (env ${CONFIG_ENV}; default
                           $XDG_CONFIG_HOME/anbox-oob/config.json, else ~/.config/anbox-oob/config.json,
                           read only if present). Its keys are the long option names:
-                          {"listen": "127.0.0.1:9000", "adb": true, "stun": ["stun:HOST:3478"]}.
+                          {"listen": "127.0.0.1:9000", "adb": true, "stun": ["stun:HOST:3478"],
+                          "turn": ["turn:USER:PASSWORD@HOST:3478"]}.
                           Flags win over environment variables, which win over the file`;
 
 const LOG_HELP = `  --log-level LEVEL       ${LOG_LEVELS.join(' | ')} (default info)
@@ -274,7 +281,7 @@ export interface PlatformSettings {
  * `values` by applyConfigFile, `origins` telling which), which wins over the defaults.
  */
 export function platformSettings(
-  values: { listen?: string; token?: string; stun?: string[]; binary?: boolean; 'channel-socket-mode'?: string } & GatewaySecurityValues,
+  values: { listen?: string; token?: string; stun?: string[]; turn?: string[]; binary?: boolean; 'channel-socket-mode'?: string } & GatewaySecurityValues,
   env: NodeJS.ProcessEnv = process.env,
   origins: OptionOrigins = NO_ORIGINS,
 ): PlatformSettings {
@@ -305,7 +312,17 @@ export function platformSettings(
   if (tokenSource === 'flag') gateway.warnings.push({ event: 'platform.token_on_command_line', message: TOKEN_ON_COMMAND_LINE_WARNING });
   const modeText = values['channel-socket-mode'];
   const channelSocketMode = modeText === undefined ? DEFAULT_CHANNEL_SOCKET_MODE : parseChannelSocketMode(modeText, origin('channel-socket-mode', sources['channel-socket-mode'], origins));
-  return { listen, token, tokenSource, stunUrls: values.stun ?? [], binary: values.binary ?? false, channelSocketMode, gateway };
+  const turnUrls = (values.turn ?? []).map((url) => checkTurnUrl(url, origin('turn', sources.turn, origins)));
+  return { listen, token, tokenSource, stunUrls: [...(values.stun ?? []), ...turnUrls], binary: values.binary ?? false, channelSocketMode, gateway };
+}
+
+/** --turn's value: a turn:/turns: URL (see requireTurnUrl), or a usage error naming the option. */
+export function checkTurnUrl(url: string, what = '--turn'): string {
+  try {
+    return requireTurnUrl(url);
+  } catch (error) {
+    throw new UsageError(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** `0600`, `600`, `0o600` (octal, as chmod takes it): one of CHANNEL_SOCKET_MODES. */

@@ -11,6 +11,8 @@ import { CONTROL_CHANNEL } from '../channels/channel-name.js';
 import { WebClientChannel } from './channel.js';
 import { createGatewaySession, toLibdatachannelIceServers, type GatewaySession } from './gateway.js';
 import { errorMessage, guarded } from './guard.js';
+import { selectedCandidatePair, type CandidatePairInfo } from '../platform/candidate-pair.js';
+import { parseIceServer } from '../platform/ice-servers.js';
 import {
   encodeBase64,
   mLineIndexOf,
@@ -46,6 +48,11 @@ export interface WebClientOptions {
   openTimeoutMs?: number;
   /** Allow more than 5 channels (to test a server's limit); the SDK itself refuses. */
   allowTooManyChannels?: boolean;
+  /**
+   * STUN/TURN servers of this client's own (`stun:HOST[:PORT]`, `turn:USER:PASSWORD@HOST[:PORT]`),
+   * used besides the gateway's metadata.stun_servers: a page can configure its own too.
+   */
+  iceServers?: string[];
 }
 
 export interface WebClientCloseInfo {
@@ -68,6 +75,8 @@ export interface WebClient {
   readonly isClosed: boolean;
   /** Control-channel messages from the server (`{type, data}` JSON), as the SDK's messageReceived. */
   onControlMessage(listener: (type: string, data: unknown) => void): void;
+  /** The ICE path in use (host/srflx/prflx/relay on each side), once connected; else undefined. */
+  candidatePair(): CandidatePairInfo | undefined;
   /**
    * Ends the session as the SDK's stop() does, after flushing: waits for queued sends (up to
    * `flushTimeoutMs`, default 10 s; 0 skips flushing and draining), closes the data channels, lets
@@ -101,10 +110,12 @@ export async function connectWebClient(options: WebClientOptions): Promise<WebCl
   const apiVersion = options.apiVersion ?? 2;
   if (apiVersion !== 1 && apiVersion !== 2) throw new TypeError(`apiVersion must be 1 or 2, not ${String(apiVersion)}`);
   const log = options.log ?? pino({ level: 'silent' });
+  const ownServers = ownIceServers(options.iceServers ?? []);
   // The session request is bounded by the same time as the channels' opening (the CLI's --timeout).
   const session = await createGatewaySession({ gateway: options.gateway, token: options.token, timeoutMs: options.openTimeoutMs ?? 30_000 });
   log.debug({ session: session.id }, 'gateway session created');
-  const client = new WebClientImpl(session, names, apiVersion, log.child({ session: session.id }), options.openTimeoutMs ?? 30_000);
+  const withOwnServers: GatewaySession = { ...session, stunServers: [...session.stunServers, ...ownServers] };
+  const client = new WebClientImpl(withOwnServers, names, apiVersion, log.child({ session: session.id }), options.openTimeoutMs ?? 30_000);
   await client.start();
   return client;
 }
@@ -160,6 +171,10 @@ class WebClientImpl implements WebClient {
 
   onControlMessage(listener: (type: string, data: unknown) => void): void {
     this.#controlListeners.push(listener);
+  }
+
+  candidatePair(): CandidatePairInfo | undefined {
+    return this.#pc && this.#closeInfo === undefined ? selectedCandidatePair(this.#pc) : undefined;
   }
 
   /** Opens the WebSocket, then (as the SDK on ws open) creates the peer connection and channels and sends discover. */
@@ -289,7 +304,11 @@ class WebClientImpl implements WebClient {
     }
     if (this.#controlOpen && notOpen.length === 0) {
       clearTimeout(this.#openTimer);
-      this.log.info({ channels: this.names }, 'all data channels open');
+      const path = this.candidatePair();
+      this.log.info(
+        { channels: this.names, ...(path ? { localCandidate: path.local, remoteCandidate: path.remote, localAddress: path.localAddress, remoteAddress: path.remoteAddress } : {}) },
+        'all data channels open',
+      );
       this.#resolveOpened();
     }
   }
@@ -552,4 +571,15 @@ class WebClientImpl implements WebClient {
     setTimeout(() => live.delete(this), 1000).unref();
     this.#resolveClosed(this.#closeInfo);
   }
+}
+
+/** The client's own ICE servers as gateway-style entries; a malformed URL is the caller's error. */
+function ownIceServers(urls: string[]): GatewaySession['stunServers'] {
+  return urls.map((url) => {
+    try {
+      return parseIceServer(url).browser;
+    } catch (error) {
+      throw new TypeError(errorMessage(error));
+    }
+  });
 }

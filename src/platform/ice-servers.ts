@@ -44,3 +44,17 @@ function safeDecode(value: string): string {
     return value;
   }
 }
+
+/**
+ * --turn insists on a relay: a STUN URL there is a mistake to hear about at start, since a peer
+ * that can reach this host only through TURN would otherwise fail later, at ICE time. Returns the
+ * URL trimmed; the rest is checked by parseIceServer.
+ */
+export function requireTurnUrl(url: string): string {
+  const text = url.trim();
+  if (!/^turns?:/.test(text)) {
+    throw new IceServerError(`"${url}" is not a TURN URL; expected turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp] or turns:…${/^stuns?:/.test(text) ? ' (a STUN server goes in --stun)' : ''}`);
+  }
+  parseIceServer(text);
+  return text;
+}

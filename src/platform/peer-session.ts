@@ -4,6 +4,7 @@ import type { Logger } from '../log/logger.js';
 import { ChannelBridge } from './bridge/channel-bridge.js';
 import { NodeDataChannelPort, toBrowserMessage } from './bridge/node-datachannel-port.js';
 import { remoteMaxMessageSizeRefusal } from './bridge/utf8-chunker.js';
+import { selectedCandidatePair } from './candidate-pair.js';
 import { attempt, guard } from './guard.js';
 import type { ActivePeerInfo, PlatformEvent } from './platform-events.js';
 import { refused, SENT, type V1SendResult } from '../v1/v1-message.js';
@@ -322,7 +323,11 @@ export class PeerSession {
         this.disconnectedTimer = undefined;
         if (this.state !== 'connected') {
           this.state = 'connected';
-          this.log.info({ event: 'peer.connected' }, 'peer connected');
+          const path = selectedCandidatePair(this.pc);
+          this.log.info(
+            { event: 'peer.connected', ...(path ? { localCandidate: path.local, remoteCandidate: path.remote, localAddress: path.localAddress, remoteAddress: path.remoteAddress } : {}) },
+            path ? `peer connected (${path.local} ↔ ${path.remote})` : 'peer connected',
+          );
           this.options.emit({ type: 'peer-connected', session: this.session, peer: this.peer });
         }
         break;

@@ -570,7 +570,7 @@ function resolveIceServers(urls: string[]): { stunServers: GatewayStunServer[]; 
     try {
       return parseIceServer(url);
     } catch (error) {
-      throw new PlatformStartError(error instanceof IceServerError ? `--stun ${error.message}` : String(error));
+      throw new PlatformStartError(error instanceof IceServerError ? `--stun/--turn ${error.message}` : String(error));
     }
   });
   const iceServers = parsed.map((p) => p.native);
@@ -581,7 +581,7 @@ function resolveIceServers(urls: string[]): { stunServers: GatewayStunServer[]; 
       probe.onStateChange(() => undefined); // without a callback a closed connection keeps the process alive
       probe.close();
     } catch (error) {
-      throw new PlatformStartError(`--stun: node-datachannel refuses the ICE servers: ${error instanceof Error ? error.message : String(error)}`);
+      throw new PlatformStartError(`--stun/--turn: node-datachannel refuses the ICE servers: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
   return { stunServers: parsed.map((p) => p.browser), iceServers };

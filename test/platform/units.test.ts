@@ -74,6 +74,17 @@ describe('--listen and the platform options', () => {
     expect(platformSettings({}, { ANBOX_OOB_LISTEN: '0.0.0.0:1' }).listen).toEqual({ host: '0.0.0.0', port: 1 });
     expect(() => platformSettings({ token: 'has space' }, {})).toThrow(/token/);
   });
+
+  it('adds --turn servers after --stun ones, and refuses anything but a turn/turns URL with credentials', () => {
+    expect(platformSettings({ stun: ['stun:s:3478'], turn: [' turn:u:p@t:3478?transport=tcp', 'turns:u:p@t'] }, {}).stunUrls).toEqual([
+      'stun:s:3478',
+      'turn:u:p@t:3478?transport=tcp',
+      'turns:u:p@t',
+    ]);
+    expect(() => platformSettings({ turn: ['stun:s:3478'] }, {})).toThrow(/--turn: .*a STUN server goes in --stun/);
+    expect(() => platformSettings({ turn: ['turn:t:3478'] }, {})).toThrow(/--turn: .*needs credentials/);
+    expect(() => platformSettings({ turn: ['http://t'] }, {})).toThrow(/--turn: .*not a TURN URL/);
+  });
 });
 
 describe('parseMids', () => {

@@ -7,6 +7,8 @@ import { errorMessage } from '../../headless-client/guard.js';
 import { Utf8Classifier, type Piece } from '../../headless-client/utf8.js';
 import { connectWebClient, MAX_DATA_CHANNELS, type WebClient, type WebClientCloseInfo } from '../../headless-client/web-client.js';
 import { createLogger, LOG_LEVELS, type Logger } from '../../log/logger.js';
+import { parseIceServer } from '../../platform/ice-servers.js';
+import { checkTurnUrl } from '../daemon-options.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, untilSignalled, type Command } from '../command.js';
 import { SDK_HANDLED_CONTROL_TYPES } from '../../v1/v1-message.js';
 
@@ -25,6 +27,8 @@ const OPTIONS = {
   'no-stdin': { type: 'boolean' },
   linger: { type: 'string' },
   'api-version': { type: 'string' },
+  stun: { type: 'string', multiple: true },
+  turn: { type: 'string', multiple: true },
   timeout: { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
@@ -64,6 +68,11 @@ Options:
   --no-stdin             do not read stdin: only receive, until the session ends or SIGINT/SIGTERM
   --linger MS            after stdin ends and all of it is sent, keep receiving for MS milliseconds,
                          then disconnect (default ${DEFAULT_LINGER_MS}, like socat -t)
+  --stun URL             a STUN server of the client's own, besides the gateway's (repeatable):
+                         stun:HOST[:PORT]
+  --turn URL             a TURN server of the client's own, besides the gateway's (repeatable), for
+                         a client that reaches the instance only through a relay:
+                         turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp] or turns:…
   --api-version 1|2      signaling API version (default 2, the SDK's default; 1: this client offers)
   --timeout MS           fail when the channels are not all open after MS milliseconds (default ${DEFAULT_OPEN_TIMEOUT_MS});
                          the gateway's session request gets the same bound (its answer at most 1 MiB)
@@ -73,7 +82,8 @@ Options:
   -q, --quiet            no status lines on stderr (errors are still printed)
   -h, --help             show this help
 
-stdout is the channels' data only. stderr gets one line when the channels are open, one when the
+stdout is the channels' data only. stderr gets one line when the channels are open (with the ICE
+path: each side's candidate type, host, srflx, prflx or relay), one when the
 server closes a channel, and one when the session ends, saying why when it can tell (the platform
 stopped, or the server ended the session: a newer session, from the page or another client,
 replaces this one).
@@ -122,6 +132,15 @@ export const clientCommand: Command = {
     }
   },
 };
+
+/** A --stun/--turn URL the client can use, or a usage error saying why not. */
+function checkIceUrl(url: string, option: string): string {
+  try {
+    return parseIceServer(url).native;
+  } catch (error) {
+    throw new UsageError(`${option}: ${errorMessage(error)}`);
+  }
+}
 
 function parseMs(value: string | undefined, option: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -177,6 +196,7 @@ export async function runClient(argv: string[], io: ClientIo): Promise<number> {
   if (new Set(channels).size !== channels.length) throw new UsageError('each --channel name may be given once');
   const apiText = values['api-version'] ?? '2';
   if (apiText !== '1' && apiText !== '2') throw new UsageError(`--api-version must be 1 or 2, not "${apiText}"`);
+  const iceServers = [...(values.stun ?? []).map((url) => checkIceUrl(url, '--stun')), ...(values.turn ?? []).map((url) => checkIceUrl(checkTurnUrl(url), '--turn'))];
   const linger = parseMs(values.linger, '--linger', DEFAULT_LINGER_MS);
   const openTimeoutMs = parseMs(values.timeout, '--timeout', DEFAULT_OPEN_TIMEOUT_MS);
   const format = values['log-format'];
@@ -205,7 +225,7 @@ export async function runClient(argv: string[], io: ClientIo): Promise<number> {
   if (io.signal?.aborted) return EXIT_OK;
   let client: WebClient;
   try {
-    client = await connectWebClient({ gateway, token, channels, log, apiVersion: apiText === '1' ? 1 : 2, openTimeoutMs });
+    client = await connectWebClient({ gateway, token, channels, log, apiVersion: apiText === '1' ? 1 : 2, openTimeoutMs, iceServers });
   } catch (error) {
     return fail(describeConnectError(error));
   }
@@ -263,8 +283,9 @@ export async function runClient(argv: string[], io: ClientIo): Promise<number> {
       await client.close({ flushTimeoutMs: 0 });
       return fail(`the data channels did not open: ${opened.message}`);
     }
-    log.info({ session: client.session.id, channels }, 'connected');
-    notice(`connected: channel${channels.length === 1 ? '' : 's'} ${channels.join(', ')} open (session ${client.session.id})${values['no-stdin'] ? '' : `; stdin goes to "${channels[0]}"`}`);
+    const path = client.candidatePair();
+    log.info({ session: client.session.id, channels, ...(path ? { localCandidate: path.local, remoteCandidate: path.remote, localAddress: path.localAddress, remoteAddress: path.remoteAddress } : {}) }, 'connected');
+    notice(`connected: channel${channels.length === 1 ? '' : 's'} ${channels.join(', ')} open (session ${client.session.id}${path ? `; ICE path ${path.local} → ${path.remote}` : ''})${values['no-stdin'] ? '' : `; stdin goes to "${channels[0]}"`}`);
     for (const channel of client.channels) {
       channel.once('close', () => {
         if (!client.isClosed && !stopStdin) notice(`channel "${channel.name}" closed by the server`);

@@ -333,6 +333,34 @@ const oob = {
   connectionState() {
     return pc?.connectionState;
   },
+  /** Every local candidate gathered so far, from getStats(): [{type, address}] (host, srflx, relay...). */
+  async localCandidates() {
+    if (!pc) return [];
+    const out = [];
+    (await pc.getStats()).forEach((report) => {
+      if (report.type === 'local-candidate') out.push({ type: report.candidateType, address: report.address });
+    });
+    return out;
+  },
+  /** The ICE path in use, from getStats(): each side's candidate type (host/srflx/prflx/relay) and address. */
+  async selectedPath() {
+    if (!pc) return undefined;
+    const stats = await pc.getStats();
+    let pairId;
+    stats.forEach((report) => {
+      if (report.type === 'transport' && report.selectedCandidatePairId) pairId = report.selectedCandidatePairId;
+    });
+    const pair = pairId ? stats.get(pairId) : undefined;
+    if (!pair) return undefined;
+    const local = stats.get(pair.localCandidateId);
+    const remote = stats.get(pair.remoteCandidateId);
+    return {
+      local: local?.candidateType,
+      remote: remote?.candidateType,
+      localAddress: `${local?.address}:${local?.port}`,
+      remoteAddress: `${remote?.address}:${remote?.port}`,
+    };
+  },
 };
 
 window.oob = oob;
