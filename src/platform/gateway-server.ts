@@ -140,9 +140,10 @@ export class GatewayServer {
     const limits = descriptorLimits();
     server.maxConnections = effectiveMaxConnections(requested, limits?.soft);
     if (server.maxConnections < requested) {
+      const farm = options.role === 'farm-gateway';
       options.log.warn(
         {
-          event: options.role === 'platform' ? 'platform.connections_capped' : 'farm.gateway.connections_capped',
+          event: farm ? 'farm.gateway.connections_capped' : 'platform.connections_capped',
           requested,
           maxConnections: server.maxConnections,
           descriptorLimit: limits?.soft,
