@@ -2,6 +2,7 @@
 import { callCommand } from './commands/call.js';
 import { clientCommand } from './commands/client.js';
 import { connectCommand } from './commands/connect.js';
+import { gatewayCommand } from './commands/gateway.js';
 import { listenCommand } from './commands/listen.js';
 import { platformCommand } from './commands/platform.js';
 import { proxyCommand } from './commands/proxy.js';
@@ -16,6 +17,7 @@ import { packageRoot } from '../config/package-root.js';
 const COMMANDS: readonly Command[] = [
   serveCommand,
   platformCommand,
+  gatewayCommand,
   proxyCommand,
   connectCommand,
   callCommand,

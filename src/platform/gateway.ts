@@ -19,12 +19,40 @@ export interface GatewayHost {
   /** Told about each failed token check; the host logs them as a periodic summary. */
   onAuthFailure(remote: string, reason: string, path: string): void;
   readonly staticFiles: StaticFiles;
-  /** A new session; `origin` is "host:port" as the client reached the server. */
-  createSession(origin: string, request: Record<string, unknown>): GatewaySessionMetadata;
-  /** A new signaling URL for an existing session, or undefined when the id is unknown. */
-  joinSession(id: string, origin: string, request: Record<string, unknown>): GatewaySessionMetadata | undefined;
+  /**
+   * A new session; `origin` is "host:port" as the client reached the server. May wait (the farm
+   * gateway asks an instance); a GatewayHttpError becomes the error response.
+   */
+  createSession(origin: string, request: Record<string, unknown>): GatewaySessionMetadata | Promise<GatewaySessionMetadata>;
+  /** A new signaling URL for an existing session, or undefined when the id is unknown. May wait, as createSession. */
+  joinSession(id: string, origin: string, request: Record<string, unknown>): GatewaySessionMetadata | undefined | Promise<GatewaySessionMetadata | undefined>;
   /** "host:port" to put in URLs when the request's Host header is missing or unusable. */
   fallbackOrigin(): string;
+  /** More token-protected GET endpoints under /1.0/ (the farm's /1.0/instances); answered as `{"type":"sync",…,"metadata":…}`. */
+  readonly extraRoutes?: readonly GatewayGetRoute[];
+}
+
+/** A token-protected `GET` endpoint whose answer is the sync response's metadata. */
+export interface GatewayGetRoute {
+  readonly path: RegExp;
+  respond(): unknown;
+}
+
+/**
+ * What a host's createSession/joinSession throws to answer with an error the client should see
+ * (503 "no free instance", 404 "no instance named …"), with Retry-After when it may retry.
+ */
+export class GatewayHttpError extends Error {
+  override readonly name = 'GatewayHttpError';
+  readonly retryAfterSeconds: number | undefined;
+  constructor(
+    readonly status: number,
+    message: string,
+    options: { retryAfterSeconds?: number } = {},
+  ) {
+    super(message);
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
 }
 
 const CORS_ALLOW_METHODS = 'GET, HEAD, POST, OPTIONS';
@@ -59,6 +87,12 @@ class HttpError extends Error {
 export function createGatewayHandler(host: GatewayHost): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     handle(host, req, res).catch((error: unknown) => {
+      if (error instanceof GatewayHttpError) {
+        // The host's own answer (no capacity, nothing matches): expected, the host logs it.
+        const headers: Record<string, string> = error.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(error.retryAfterSeconds) };
+        sendJson(res, error.status, errorResponse(error.status, error.message), headers);
+        return;
+      }
       if (error instanceof HttpError) {
         if (error.statusCode >= 500) host.log.error({ event: 'gateway.failed', err: error }, error.message);
         sendJson(res, error.statusCode, errorResponse(error.statusCode, error.message), error.headers);
@@ -91,7 +125,7 @@ async function handle(host: GatewayHost, req: IncomingMessage, res: ServerRespon
     requireMethod(method, 'POST');
     authorize(host, req);
     const body = await readJsonBody(req);
-    const metadata = host.createSession(originOf(host, req), body);
+    const metadata = await host.createSession(originOf(host, req), body);
     sendJson(res, 201, syncResponse(201, metadata));
     return;
   }
@@ -101,9 +135,20 @@ async function handle(host: GatewayHost, req: IncomingMessage, res: ServerRespon
     authorize(host, req);
     const body = await readJsonBody(req);
     const id = safeDecode(join[1]!);
-    const metadata = id === undefined ? undefined : host.joinSession(id, originOf(host, req), body);
+    const metadata = id === undefined ? undefined : await host.joinSession(id, originOf(host, req), body);
     if (!metadata) throw new HttpError(404, `session ${JSON.stringify(id ?? join[1])} not found`);
     sendJson(res, 200, syncResponse(200, metadata));
+    return;
+  }
+  const route = host.extraRoutes?.find((r) => r.path.test(path));
+  if (route) {
+    if (method !== 'GET' && method !== 'HEAD') {
+      drain(req);
+      throw new HttpError(405, 'use GET', { Allow: 'GET, HEAD, OPTIONS' });
+    }
+    authorize(host, req);
+    drain(req);
+    sendJson(res, 200, { type: 'sync', status: 'success', status_code: 200, metadata: route.respond() });
     return;
   }
   if (SIGNALING.test(path)) throw new HttpError(426, 'this is the signaling WebSocket: connect with a WebSocket client', { Upgrade: 'websocket' });

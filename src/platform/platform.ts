@@ -1,29 +1,13 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
 import nodeDataChannel from 'node-datachannel';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { Logger } from '../log/logger.js';
 import { ensureTrustedDirectory, UnsafeDirectoryError } from '../io/trusted-directory.js';
 import { DEFAULT_CHANNEL_SOCKET_MODE } from './bridge/channel-socket-mode.js';
 import { generateSecret, generateSessionId, generateToken, secretsEqual } from './auth.js';
-import { createGatewayHandler, type GatewayHost } from './gateway.js';
-import {
-  AUTH_SUMMARY_INTERVAL_MS,
-  AuthRateLimiter,
-  DEFAULT_GATEWAY_IDLE_TIMEOUT_MS,
-  DEFAULT_GATEWAY_MAX_CONNECTIONS,
-  descriptorLimits,
-  effectiveMaxConnections,
-  GATEWAY_HEADERS_TIMEOUT_MS,
-  GATEWAY_KEEP_ALIVE_TIMEOUT_MS,
-  GATEWAY_REQUEST_TIMEOUT_MS,
-  GATEWAY_TIMEOUT_CHECK_MS,
-  SIGNALING_PING_INTERVAL_MS,
-  SIGNALING_SETUP_TIMEOUT_MS,
-} from './gateway-limits.js';
-import { errorResponse, reasonPhrase, type GatewaySessionMetadata, type GatewayStunServer } from './gateway-responses.js';
-import { guard } from './guard.js';
+import { SIGNALING_SETUP_TIMEOUT_MS } from './gateway-limits.js';
+import { GatewayListenError, GatewayServer, type SignalingAdmission } from './gateway-server.js';
+import type { GatewaySessionMetadata, GatewayStunServer } from './gateway-responses.js';
 import { IceServerError, parseIceServer } from './ice-servers.js';
 import { DEFAULT_LISTEN, type ListenAddress } from './listen-address.js';
 import { PeerSession, type SignalSink } from './peer-session.js';
@@ -87,8 +71,6 @@ interface SessionRecord {
 const MAX_SESSIONS = 64;
 /** A signaling URL must be used within this time. */
 const SECRET_TTL_MS = 10 * 60 * 1000;
-/** A signaling frame larger than this closes the WebSocket (1009); SDPs are a few KiB. */
-const MAX_SIGNALING_FRAME_BYTES = 1024 * 1024;
 const HISTORY_LENGTH = 1000;
 const SIGNALING_PATH = /^\/1\.0\/sessions\/([^/?#]+)\/signaling\/?$/;
 
@@ -115,13 +97,11 @@ export class Platform {
   readonly webDir: string;
 
   private readonly log: Logger;
-  private readonly server: Server;
-  private readonly wss: WebSocketServer;
+  private readonly gateway: GatewayServer;
   private readonly options: PlatformOptions;
   private readonly stunServers: GatewayStunServer[];
   private readonly iceServers: string[];
   private readonly sessions = new Map<string, SessionRecord>();
-  private readonly sockets = new Set<WebSocket>();
   private readonly listeners = new Set<(event: PlatformEvent) => void>();
   private readonly events: PlatformEvent[] = [];
   private current: PeerSession | undefined;
@@ -131,11 +111,6 @@ export class Platform {
   private closing: Promise<void> | undefined;
   /** The connection cap in force (the requested one, lowered to keep descriptors free). */
   readonly maxConnections: number;
-  private readonly authLimiter = new AuthRateLimiter();
-  private authSummaryTimer: NodeJS.Timeout | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private dropped = 0;
-  private droppedSummaryTimer: NodeJS.Timeout | undefined;
   private readonly counters = {
     sessionsCreated: 0,
     sessionsJoined: 0,
@@ -145,53 +120,28 @@ export class Platform {
     channelsClosed: 0,
     channelsRejected: 0,
     signalingConnections: 0,
-    signalingRefused: 0,
     signalingErrors: 0,
-    connectionsDropped: 0,
-    authFailures: 0,
   };
 
   private constructor(
     options: PlatformOptions,
-    server: Server,
-    address: ListenAddress,
+    gateway: GatewayServer,
     ice: { stunServers: GatewayStunServer[]; iceServers: string[] },
     token: { value: string; generated: boolean },
+    webDir: string,
   ) {
     this.options = options;
     this.log = options.log;
-    this.server = server;
-    this.address = address;
+    this.gateway = gateway;
+    this.address = gateway.address;
     this.socketDir = options.socketDir;
-    this.webDir = options.webDir ?? defaultWebDir();
+    this.webDir = webDir;
     this.stunServers = ice.stunServers;
     this.iceServers = ice.iceServers;
     this.token = token.value;
     this.tokenGenerated = token.generated;
-    this.url = `http://${this.fallbackOrigin()}`;
-    this.maxConnections = server.maxConnections;
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_SIGNALING_FRAME_BYTES, perMessageDeflate: false });
-    this.wss.on('error', (error) => this.log.error({ event: 'signaling.server_error', err: error }, 'signaling server error'));
-    const gatewayHost: GatewayHost = {
-      token: this.token,
-      log: this.log,
-      allowOrigins: options.allowOrigins,
-      authLimiter: this.authLimiter,
-      onAuthFailure: (remote, reason, path) => this.onAuthFailure(remote, reason, path),
-      staticFiles: new StaticFiles(this.webDir),
-      createSession: (origin, request) => this.createSession(origin, request),
-      joinSession: (id, origin) => this.joinSession(id, origin),
-      fallbackOrigin: () => this.fallbackOrigin(),
-    };
-    server.on('request', createGatewayHandler(gatewayHost));
-    server.on('upgrade', guard(this.log, { what: 'signaling upgrade' }, (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head)));
-    // Over the cap Node accepts and closes at once (no descriptor held): counted, logged as a summary.
-    server.on('drop', () => this.onDrop());
-    this.pingTimer = setInterval(
-      guard(this.log, { what: 'pinging signaling WebSockets' }, () => this.pingSignaling()),
-      options.signalingPingIntervalMs ?? SIGNALING_PING_INTERVAL_MS,
-    );
-    this.pingTimer.unref();
+    this.url = `http://${gateway.fallbackOrigin()}`;
+    this.maxConnections = gateway.maxConnections;
   }
 
   /**
@@ -212,27 +162,37 @@ export class Platform {
     }
     const token = options.token === undefined ? { value: generateToken(), generated: true } : { value: options.token, generated: false };
     if (token.value.length === 0 || /\s/.test(token.value)) throw new PlatformStartError('the token must be non-empty and contain no whitespace');
-    const server = createServer({
-      requestTimeout: GATEWAY_REQUEST_TIMEOUT_MS,
-      headersTimeout: GATEWAY_HEADERS_TIMEOUT_MS,
-      connectionsCheckingInterval: GATEWAY_TIMEOUT_CHECK_MS,
-    });
-    server.keepAliveTimeout = GATEWAY_KEEP_ALIVE_TIMEOUT_MS;
-    // A connection that sends nothing (not even a request line) is closed after this; WebSockets
-    // are exempt once upgraded (ws clears the timeout) and have their own pings.
-    server.setTimeout(options.idleTimeoutMs ?? DEFAULT_GATEWAY_IDLE_TIMEOUT_MS);
-    const requested = options.maxConnections ?? DEFAULT_GATEWAY_MAX_CONNECTIONS;
-    const limits = descriptorLimits();
-    server.maxConnections = effectiveMaxConnections(requested, limits?.soft);
-    if (server.maxConnections < requested) {
-      options.log.warn(
-        { event: 'platform.connections_capped', requested, maxConnections: server.maxConnections, descriptorLimit: limits?.soft },
-        `gateway connection cap lowered from ${requested} to ${server.maxConnections} to keep descriptors free (soft RLIMIT_NOFILE ${limits?.soft}); raise it with ulimit -n`,
-      );
+    const webDir = options.webDir ?? defaultWebDir();
+    // The routes and the upgrade reach the platform once it exists (right after listening, before any request is read).
+    let platform: Platform | undefined;
+    const starting = (): never => {
+      throw new PlatformStartError('the platform is starting');
+    };
+    let gateway: GatewayServer;
+    try {
+      gateway = await GatewayServer.listen({
+        listen,
+        log: options.log,
+        token: token.value,
+        allowOrigins: options.allowOrigins,
+        maxConnections: options.maxConnections,
+        idleTimeoutMs: options.idleTimeoutMs,
+        signalingPingIntervalMs: options.signalingPingIntervalMs,
+        role: 'platform',
+        routes: {
+          staticFiles: new StaticFiles(webDir),
+          createSession: (origin, request) => (platform ?? starting()).createSession(origin, request),
+          joinSession: (id, origin) => (platform ?? starting()).joinSession(id, origin),
+          fallbackOrigin: () => gateway.fallbackOrigin(),
+        },
+        admitSignaling: (req) => (platform ? platform.admitSignaling(req) : { refuse: { statusCode: 503, message: 'the platform is starting' } }),
+      });
+    } catch (error) {
+      if (error instanceof GatewayListenError) throw new PlatformStartError(error.message);
+      throw error;
     }
-    await listenOn(server, listen);
-    const bound = server.address() as AddressInfo;
-    const platform = new Platform(options, server, { host: listen.host, port: bound.port }, ice, token);
+    platform = new Platform(options, gateway, ice, token, webDir);
+    const bound = gateway.address;
     platform.log.info(
       {
         event: 'platform.listening',
@@ -242,7 +202,7 @@ export class Platform {
         socketDir: options.socketDir,
         webDir: platform.webDir,
         stunServers: ice.iceServers.length,
-        maxConnections: server.maxConnections,
+        maxConnections: gateway.maxConnections,
         allowOrigins: options.allowOrigins ?? '*',
       },
       `platform listening on ${platform.url}`,
@@ -256,7 +216,12 @@ export class Platform {
   }
 
   get stats(): PlatformStats {
-    return { ...this.counters, sessionsKnown: this.sessions.size, active: this.current && !this.current.ended ? this.current.info : null };
+    return {
+      ...this.counters,
+      ...this.gateway.counters,
+      sessionsKnown: this.sessions.size,
+      active: this.current && !this.current.ended ? this.current.info : null,
+    };
   }
 
   /** The last events, oldest first (at most 1000). */
@@ -295,30 +260,13 @@ export class Platform {
   private async shutdown(): Promise<void> {
     this.stopping = true;
     this.log.info({ event: 'platform.stopping' }, 'platform stopping');
-    clearInterval(this.pingTimer);
-    clearTimeout(this.authSummaryTimer);
-    clearTimeout(this.droppedSummaryTimer);
-    clearTimeout(this.refusedSummaryTimer);
-    this.logRefusedSummary();
-    this.logAuthSummary();
-    this.logDropSummary();
-    const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const ws of this.sockets) ws.close(1001, 'platform stopping');
+    this.gateway.beginClose('platform stopping');
     await this.peerChain;
     await this.current?.end('the platform is stopping');
     this.current = undefined;
-    for (const ws of this.sockets) ws.terminate();
-    this.server.closeAllConnections();
-    await serverClosed;
-    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await this.gateway.finishClose();
     this.sessions.clear();
     this.log.info({ event: 'platform.stopped' }, 'platform stopped');
-  }
-
-  private fallbackOrigin(): string {
-    const { host } = this.address;
-    const reachable = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '::1' : host;
-    return `${reachable.includes(':') ? `[${reachable}]` : reachable}:${this.address.port}`;
   }
 
   private createSession(origin: string, request: Record<string, unknown>): GatewaySessionMetadata {
@@ -361,15 +309,16 @@ export class Platform {
     }
   }
 
-  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', (error) => this.log.debug({ event: 'signaling.upgrade_socket_error', err: error }, 'upgrade socket error'));
+  /** The gateway's signaling upgrade: the session's one-use secret, then a SignalingConnection. */
+  private admitSignaling(req: IncomingMessage): SignalingAdmission {
+    const refuse = (statusCode: number, message: string): SignalingAdmission => ({ refuse: { statusCode, message } });
     const url = req.url ?? '/';
     const match = SIGNALING_PATH.exec(url.split('?')[0] ?? '');
-    if (this.stopping) return this.refuseUpgrade(socket, 503, 'the platform is stopping');
-    if (!match) return this.refuseUpgrade(socket, 404, 'no WebSocket here; the signaling URL comes from POST /1.0/sessions/');
+    if (this.stopping) return refuse(503, 'the platform is stopping');
+    if (!match) return refuse(404, 'no WebSocket here; the signaling URL comes from POST /1.0/sessions/');
     const id = match[1]!;
     const record = this.sessions.get(id);
-    if (!record) return this.refuseUpgrade(socket, 404, 'unknown session');
+    if (!record) return refuse(404, 'unknown session');
     let secret: string | null;
     try {
       secret = new URL(url, 'http://signaling.invalid').searchParams.get('secret');
@@ -377,117 +326,19 @@ export class Platform {
       secret = null;
     }
     if (secret === null || record.secret === undefined || !secretsEqual(secret, record.secret)) {
-      return this.refuseUpgrade(socket, 401, 'wrong, used or missing signaling secret; ask the gateway for a new session or join');
+      return refuse(401, 'wrong, used or missing signaling secret; ask the gateway for a new session or join');
     }
     if (Date.now() - record.secretIssuedAt > SECRET_TTL_MS) {
       record.secret = undefined;
-      return this.refuseUpgrade(socket, 401, 'signaling URL expired; ask the gateway for a new session or join');
+      return refuse(401, 'signaling URL expired; ask the gateway for a new session or join');
     }
     record.secret = undefined; // one WebSocket per URL
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      if (this.stopping) {
-        ws.terminate();
-        return;
-      }
-      this.counters.signalingConnections++;
-      this.sockets.add(ws);
-      this.alive.add(ws);
-      ws.on('pong', () => this.alive.add(ws));
-      ws.on('close', () => {
-        this.sockets.delete(ws);
-        this.alive.delete(ws);
-      });
-      new SignalingConnection(ws, id, this.signalingHost, this.log, this.options.signalingSetupTimeoutMs ?? SIGNALING_SETUP_TIMEOUT_MS);
-    });
-  }
-
-  /** WebSockets that answered the last ping (or are new). */
-  private readonly alive = new Set<WebSocket>();
-
-  /**
-   * Liveness, not activity: a live session's WebSocket may be quiet for hours after setup, but its
-   * browser answers pings. One that has not answered the previous ping is gone (a vanished peer, a
-   * client that never reads): it is terminated.
-   */
-  private pingSignaling(): void {
-    for (const ws of this.sockets) {
-      if (!this.alive.delete(ws)) {
-        this.log.info({ event: 'signaling.ping_timeout' }, 'signaling WebSocket did not answer a ping; closed');
-        ws.terminate();
-        continue;
-      }
-      ws.ping();
-    }
-  }
-
-  private onDrop(): void {
-    this.counters.connectionsDropped++;
-    if (this.dropped++ === 0) {
-      this.log.warn(
-        { event: 'gateway.connection_dropped', maxConnections: this.maxConnections },
-        `gateway at its cap of ${this.maxConnections} connections: new ones are closed at once (a summary follows every ${AUTH_SUMMARY_INTERVAL_MS / 1000} s)`,
-      );
-      this.droppedSummaryTimer = setTimeout(() => this.logDropSummary(), AUTH_SUMMARY_INTERVAL_MS);
-      this.droppedSummaryTimer.unref();
-    }
-  }
-
-  private refusedSinceSummary = 0;
-  private refusedSummaryTimer: NodeJS.Timeout | undefined;
-
-  private logRefusedSummary(): void {
-    this.refusedSummaryTimer = undefined;
-    const more = this.refusedSinceSummary - 1;
-    this.refusedSinceSummary = 0;
-    if (more <= 0) return;
-    this.log.warn({ event: 'signaling.refused_summary', refused: more, intervalMs: AUTH_SUMMARY_INTERVAL_MS }, `${more} more signaling WebSocket upgrades refused`);
-  }
-
-  private logDropSummary(): void {
-    this.droppedSummaryTimer = undefined;
-    const dropped = this.dropped;
-    this.dropped = 0;
-    if (dropped <= 1) return; // the first was logged on its own
-    this.log.warn(
-      { event: 'gateway.connections_dropped', dropped: dropped - 1, maxConnections: this.maxConnections },
-      `${dropped - 1} more gateway connections closed at once: the gateway was at its cap of ${this.maxConnections}`,
-    );
-  }
-
-  /** The first failure of a period gets its own line (its reason helps a user with a wrong token); the rest a summary. */
-  private onAuthFailure(remote: string, reason: string, path: string): void {
-    this.counters.authFailures++;
-    if (this.authSummaryTimer !== undefined) return;
-    this.log.warn({ event: 'gateway.unauthorized', path, remote, reason }, `refused: ${reason}`);
-    this.authSummaryTimer = setTimeout(() => this.logAuthSummary(), AUTH_SUMMARY_INTERVAL_MS);
-    this.authSummaryTimer.unref();
-  }
-
-  private logAuthSummary(): void {
-    this.authSummaryTimer = undefined;
-    const summary = this.authLimiter.takeSummary();
-    if (!summary || (summary.failures <= 1 && summary.limited === 0)) return;
-    this.log.warn(
-      { event: 'gateway.auth_failures', ...summary, intervalMs: AUTH_SUMMARY_INTERVAL_MS },
-      `${summary.failures} failed token checks and ${summary.limited} requests refused by the rate limit (429) from ${summary.addresses} addresses`,
-    );
-  }
-
-  private refuseUpgrade(socket: Duplex, statusCode: number, message: string): void {
-    this.counters.signalingRefused++;
-    // Anyone can send refused upgrades without a token: one line per period, then a summary.
-    if (this.refusedSinceSummary++ === 0) {
-      this.log.warn({ event: 'signaling.refused', statusCode, reason: message }, `signaling WebSocket refused: ${message}`);
-      this.refusedSummaryTimer = setTimeout(() => this.logRefusedSummary(), AUTH_SUMMARY_INTERVAL_MS);
-      this.refusedSummaryTimer.unref();
-    }
-    const body = JSON.stringify(errorResponse(statusCode, message));
-    socket.end(
-      `HTTP/1.1 ${statusCode} ${reasonPhrase(statusCode)}\r\n` +
-        'Connection: close\r\nContent-Type: application/json\r\n' +
-        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
-    setTimeout(() => socket.destroy(), 1000).unref();
+    return {
+      accept: (ws: WebSocket) => {
+        this.counters.signalingConnections++;
+        new SignalingConnection(ws, id, this.signalingHost, this.log, this.options.signalingSetupTimeoutMs ?? SIGNALING_SETUP_TIMEOUT_MS);
+      },
+    };
   }
 
   private readonly signalingHost: SignalingHost = {
@@ -585,32 +436,4 @@ function resolveIceServers(urls: string[]): { stunServers: GatewayStunServer[]; 
     }
   }
   return { stunServers: parsed.map((p) => p.browser), iceServers };
-}
-
-async function listenOn(server: Server, listen: ListenAddress): Promise<void> {
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(listen.port, listen.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const where = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
-    const why =
-      code === 'EADDRINUSE'
-        ? 'the address is already in use (another anbox-oob platform?)'
-        : code === 'EADDRNOTAVAIL'
-          ? 'no local interface has that address'
-          : code === 'EACCES'
-            ? 'permission denied (ports below 1024 need privileges)'
-            : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
-              ? 'the host name does not resolve'
-              : error instanceof Error
-                ? error.message
-                : String(error);
-    throw new PlatformStartError(`cannot listen on ${where}: ${why}; use --listen HOST:PORT`);
-  }
 }

@@ -15,11 +15,14 @@ import {
 import { describeClientError } from '../client-errors.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
 import { sharedPathOption } from '../client-paths.js';
+import { runFarmStatus } from '../farm-status.js';
+import { NATS_OPTIONS, natsSettings } from '../nats-options.js';
 
 /** How many recent broadcasts the readable summary shows (--json has all the daemon sent). */
 const SUMMARY_BROADCASTS = 10;
 
 const HELP = `Usage: anbox-oob status [--service-socket PATH] [--json]
+       anbox-oob status --nats URL [--json]
 
 Asks the running daemon (service ${STATUS_SERVICE_NAME}, getStatus) what it knows and prints:
 the data channels that exist now, its connection counters, adb's state (is the device reachable, is
@@ -30,6 +33,10 @@ Options:
   --service-socket PATH   the daemon's socket (env ${SERVICE_SOCKET_ENV}; else "service-socket" in
                           the daemons' config file; default as \`anbox-oob proxy\`)
   --json                  print the daemon's JSON document as it is (fields: docs/protocol.md)
+  --nats URL              instead, list the farm's instances (docs/farm.md): asks every
+                          \`serve --nats\` instance to announce itself and prints name, state, device,
+                          channels, session and when it was last heard (NATS auth/TLS options as
+                          \`anbox-oob gateway --help\` shows; no gateway needed)
   -h, --help              show this help
 
 Exit status: 0 on success, 1 when no daemon answers (or it has no status service), 2 on usage errors.`;
@@ -53,7 +60,7 @@ export const statusCommand: Command = {
 export async function runStatus(argv: string[], io: StatusIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { 'service-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { 'service-socket': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, ...NATS_OPTIONS },
     allowPositionals: true,
     strict: true,
   });
@@ -62,6 +69,11 @@ export async function runStatus(argv: string[], io: StatusIo): Promise<number> {
     return EXIT_OK;
   }
   if (positionals.length > 0) throw new UsageError(`status takes no arguments (got "${positionals[0]}")`);
+  const nats = natsSettings(values, io.env);
+  if (nats !== undefined) {
+    if (values['service-socket'] !== undefined) throw new UsageError('give --nats or --service-socket, not both');
+    return runFarmStatus(nats, values.json ?? false, io);
+  }
   const servicePath = resolveServicePath(sharedPathOption('service-socket', values['service-socket'], io.env), { env: io.env });
   const fail = (message: string) => {
     io.stderr.write(`anbox-oob status: ${message}\n`);

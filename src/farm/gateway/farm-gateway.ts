@@ -1,0 +1,416 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { hostname } from 'node:os';
+import type { Msg, NatsConnection } from 'nats';
+import type { Logger } from '../../log/logger.js';
+import { RateLimitedLog } from '../../log/rate-limited-log.js';
+import { generateToken } from '../../platform/auth.js';
+import { GatewayHttpError } from '../../platform/gateway.js';
+import type { GatewaySessionMetadata, GatewayStunServer } from '../../platform/gateway-responses.js';
+import { GatewayServer, MAX_SIGNALING_FRAME_BYTES, type SignalingAdmission } from '../../platform/gateway-server.js';
+import { parseIceServer } from '../../platform/ice-servers.js';
+import type { ListenAddress } from '../../platform/listen-address.js';
+import { defaultWebDir, StaticFiles } from '../../platform/static-files.js';
+import {
+  decodeInstanceStatus,
+  decodePlacementRequest,
+  decodePlaceReply,
+  decodeSessionEnded,
+  decodeSignalReply,
+  encodeFarmMessage,
+  FarmMessageError,
+  MAX_RELAY_FRAME_BYTES,
+  type FarmStunServer,
+  type PlaceReply,
+  type PlacementRequest,
+} from '../farm-messages.js';
+import { connectNats, redactNatsUrl, type NatsSettings } from '../nats-connection.js';
+import { DISCOVER_SUBJECT, HEARTBEAT_SUBJECT, instanceSubject, SESSION_ENDED_SUBJECT } from '../subjects.js';
+import { InstanceRegistry, MISSED_INTERVALS, type InstanceView } from './instance-registry.js';
+import { PLACE_TIMEOUT_MS, placeSession } from './placement.js';
+import { SignalingRelay } from './signaling-relay.js';
+
+/** `anbox-oob gateway`'s default address (serve's is 8777). */
+export const DEFAULT_GATEWAY_LISTEN: ListenAddress = { host: '127.0.0.1', port: 8780 };
+/** Sessions remembered (id → instance) for join and signaling; the oldest are forgotten first. */
+export const MAX_FARM_SESSIONS = 4096;
+/** How often silent instances are looked for. */
+const EXPIRY_CHECK_MS = 200;
+const SIGNALING_PATH = /^\/1\.0\/sessions\/([^/?#]+)\/signaling\/?$/;
+const INSTANCES_PATH = /^\/1\.0\/instances\/?$/;
+
+export class FarmGatewayStartError extends Error {
+  override readonly name = 'FarmGatewayStartError';
+}
+
+export interface FarmGatewayOptions {
+  nats: NatsSettings;
+  log: Logger;
+  listen?: ListenAddress;
+  /** The HTTP token; generated when absent. */
+  token?: string;
+  /** STUN/TURN for browsers; when given they replace the instance's own in metadata.stun_servers. */
+  stunUrls?: string[];
+  allowOrigins?: readonly string[];
+  maxConnections?: number;
+  idleTimeoutMs?: number;
+  webDir?: string;
+  /** This gateway's name in farm messages; default gateway-<host>-<pid>. */
+  name?: string;
+  /** Relay ping interval (tests); default 5 s. */
+  relayPingIntervalMs?: number;
+}
+
+/**
+ * The farm's Stream Gateway (docs/farm.md): the HTTP side of `serve`'s gateway (shared
+ * GatewayServer), sessions placed on instances over NATS, signaling relayed to them.
+ */
+export class FarmGateway {
+  readonly url: string;
+  readonly token: string;
+  readonly tokenGenerated: boolean;
+  readonly address: ListenAddress;
+  readonly name: string;
+
+  private readonly registry = new InstanceRegistry(() => Date.now());
+  private readonly sessions = new Map<string, string>();
+  private readonly relays = new Set<SignalingRelay>();
+  private readonly limited: RateLimitedLog;
+  private readonly log: Logger;
+  private natsUp = true;
+  private stopping = false;
+  private closing: Promise<void> | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private gateway!: GatewayServer;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly options: FarmGatewayOptions,
+    private readonly stunServers: GatewayStunServer[] | undefined,
+    token: { value: string; generated: boolean },
+    name: string,
+  ) {
+    this.log = options.log;
+    this.limited = new RateLimitedLog(options.log);
+    this.token = token.value;
+    this.tokenGenerated = token.generated;
+    this.name = name;
+    this.address = { host: '', port: 0 };
+    this.url = '';
+  }
+
+  static async start(options: FarmGatewayOptions): Promise<FarmGateway> {
+    const token = options.token === undefined ? { value: generateToken(), generated: true } : { value: options.token, generated: false };
+    if (token.value.length === 0 || /\s/.test(token.value)) throw new FarmGatewayStartError('the token must be non-empty and contain no whitespace');
+    let stunServers: GatewayStunServer[] | undefined;
+    try {
+      stunServers = options.stunUrls && options.stunUrls.length > 0 ? options.stunUrls.map((u) => parseIceServer(u).browser) : undefined;
+    } catch (error) {
+      throw new FarmGatewayStartError(`--stun ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const name = options.name ?? `gateway-${hostname()}-${process.pid}`.slice(0, 128);
+    let self: FarmGateway | undefined;
+    const nc = await connectNats(options.nats, `anbox-oob gateway ${name}`, options.log, () => self?.onNatsReconnect());
+    const farm = new FarmGateway(nc, options, stunServers, token, name);
+    self = farm;
+    try {
+      await farm.listen();
+    } catch (error) {
+      await nc.close().catch(() => undefined);
+      throw error;
+    }
+    farm.watchNats();
+    farm.subscribe();
+    farm.expiryTimer = setInterval(() => farm.expire(), EXPIRY_CHECK_MS);
+    farm.expiryTimer.unref();
+    farm.publishDiscover();
+    farm.log.info(
+      { event: 'farm.gateway.listening', url: farm.url, gateway: name, nats: redactNatsUrl(options.nats.url), maxConnections: farm.gateway.maxConnections },
+      `farm gateway listening on ${farm.url}`,
+    );
+    return farm;
+  }
+
+  get pageUrl(): string {
+    return `${this.url}/?token=${encodeURIComponent(this.token)}`;
+  }
+
+  /** The instances as GET /1.0/instances lists them. */
+  instances(): InstanceView[] {
+    return this.registry.list();
+  }
+
+  get relaysOpen(): number {
+    return this.relays.size;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async listen(): Promise<void> {
+    const gateway = await GatewayServer.listen({
+      listen: this.options.listen ?? DEFAULT_GATEWAY_LISTEN,
+      log: this.log,
+      token: this.token,
+      allowOrigins: this.options.allowOrigins,
+      maxConnections: this.options.maxConnections,
+      idleTimeoutMs: this.options.idleTimeoutMs,
+      maxSignalingFrameBytes: Math.min(MAX_SIGNALING_FRAME_BYTES, MAX_RELAY_FRAME_BYTES),
+      role: 'farm-gateway',
+      routes: {
+        staticFiles: new StaticFiles(this.options.webDir ?? defaultWebDir()),
+        createSession: (origin, body) => this.createSession(origin, body),
+        joinSession: (id, origin) => this.joinSession(id, origin),
+        fallbackOrigin: () => gateway.fallbackOrigin(),
+        extraRoutes: [{ path: INSTANCES_PATH, respond: () => this.registry.list() }],
+      },
+      admitSignaling: (req) => this.admitSignaling(req),
+    });
+    this.gateway = gateway;
+    (this as { address: ListenAddress }).address = gateway.address;
+    (this as { url: string }).url = `http://${gateway.fallbackOrigin()}`;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopping = true;
+    this.log.info({ event: 'farm.gateway.stopping' }, 'farm gateway stopping');
+    clearInterval(this.expiryTimer);
+    this.gateway.beginClose('gateway stopping');
+    for (const relay of [...this.relays]) relay.end(1001, 'the gateway is stopping', true);
+    await this.nc.flush().catch(() => undefined);
+    await this.nc.close().catch(() => undefined);
+    await this.gateway.finishClose();
+    this.limited.flush();
+    this.log.info({ event: 'farm.gateway.stopped' }, 'farm gateway stopped');
+  }
+
+  // ---- NATS ------------------------------------------------------------------------------------
+
+  private watchNats(): void {
+    void (async () => {
+      for await (const status of this.nc.status()) {
+        if (status.type === 'disconnect') {
+          this.natsUp = false;
+          this.registry.pause();
+        }
+      }
+    })().catch(() => undefined);
+  }
+
+  private onNatsReconnect(): void {
+    this.natsUp = true;
+    this.registry.resume();
+    this.publishDiscover();
+  }
+
+  private publishDiscover(): void {
+    if (this.nc.isClosed()) return;
+    this.nc.publish(DISCOVER_SUBJECT, encodeFarmMessage({ v: 1 }));
+  }
+
+  private subscribe(): void {
+    this.nc.subscribe(HEARTBEAT_SUBJECT, { callback: (error, msg) => !error && this.onHeartbeat(msg) });
+    this.nc.subscribe(SESSION_ENDED_SUBJECT, { callback: (error, msg) => !error && this.onSessionEnded(msg) });
+  }
+
+  private badMessage(msg: Msg, error: unknown): void {
+    if (!this.limited.allow('farm.gateway.bad_message', undefined, 'warn')) return;
+    const reason = error instanceof Error ? error.message : String(error);
+    this.log.warn(
+      { event: 'farm.gateway.bad_message', subject: msg.subject, code: error instanceof FarmMessageError ? error.code : 'UNKNOWN', bytes: msg.data.length, reason },
+      `dropped a bad message on ${msg.subject}: ${reason}`,
+    );
+  }
+
+  private onHeartbeat(msg: Msg): void {
+    let status;
+    try {
+      status = decodeInstanceStatus(msg.data);
+    } catch (error) {
+      this.badMessage(msg, error);
+      return;
+    }
+    const outcome = this.registry.heartbeat(status);
+    switch (outcome.kind) {
+      case 'full':
+        if (this.limited.allow('farm.gateway.instances_full', undefined, 'warn')) {
+          this.log.warn({ event: 'farm.gateway.instances_full', instance: status.instance, max: this.registry.size }, `instance ${status.instance} ignored: ${this.registry.size} instances are known already`);
+        }
+        return;
+      case 'stale':
+        return;
+      case 'added':
+        this.log.info({ event: 'farm.gateway.instance_added', instance: status.instance, host: status.host, device: status.device, labels: status.labels, state: status.state }, `instance ${status.instance} joined (${status.host})`);
+        break;
+      case 'restarted':
+        this.log.warn({ event: 'farm.gateway.instance_restarted', instance: status.instance, host: status.host, previousSession: outcome.previousSession }, `instance ${status.instance} restarted`);
+        this.endInstanceSessions(status.instance, `instance "${status.instance}" restarted; the session ended`);
+        break;
+      case 'updated':
+        break;
+    }
+    // The heartbeat names the instance's session: a restarted gateway can still route joins to it.
+    if (status.session !== null && !this.sessions.has(status.session)) this.remember(status.session, status.instance);
+  }
+
+  private onSessionEnded(msg: Msg): void {
+    let ended;
+    try {
+      ended = decodeSessionEnded(msg.data);
+    } catch (error) {
+      this.badMessage(msg, error);
+      return;
+    }
+    if (this.sessions.get(ended.session) !== ended.instance) return;
+    this.sessions.delete(ended.session);
+    this.log.info({ event: 'farm.gateway.session_ended', instance: ended.instance, session: ended.session, reason: ended.reason }, `session ${ended.session} ended on ${ended.instance}: ${ended.reason}`);
+    for (const relay of [...this.relays]) {
+      if (relay.session === ended.session && relay.instance === ended.instance) relay.end(1011, `session ended on instance "${ended.instance}": ${ended.reason}`, false);
+    }
+  }
+
+  private expire(): void {
+    for (const { record, silentMs } of this.registry.expire()) {
+      const seconds = Math.round(silentMs / 100) / 10;
+      this.log.warn(
+        { event: 'farm.gateway.instance_dropped', instance: record.name, host: record.status.host, silentMs, session: record.status.session },
+        `instance ${record.name} dropped: no heartbeat for ${seconds} s (${MISSED_INTERVALS} intervals)`,
+      );
+      this.endInstanceSessions(record.name, `instance "${record.name}" stopped answering (no heartbeat for ${seconds} s); the session ended`);
+    }
+  }
+
+  private endInstanceSessions(instance: string, reason: string): void {
+    for (const [session, owner] of [...this.sessions]) if (owner === instance) this.sessions.delete(session);
+    for (const relay of [...this.relays]) if (relay.instance === instance) relay.end(1011, reason, false);
+  }
+
+  private remember(session: string, instance: string): void {
+    this.sessions.delete(session);
+    this.sessions.set(session, instance);
+    while (this.sessions.size > MAX_FARM_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+  }
+
+  private async request(instance: string, kind: 'place' | 'join' | 'signal', message: object): Promise<Uint8Array> {
+    const reply = await this.nc.request(instanceSubject(instance, kind), encodeFarmMessage(message), { timeout: PLACE_TIMEOUT_MS });
+    return reply.data;
+  }
+
+  private requireNats(): void {
+    if (!this.natsUp || this.nc.isClosed()) throw new GatewayHttpError(503, 'the gateway is not connected to NATS; retry shortly', { retryAfterSeconds: 1 });
+  }
+
+  // ---- HTTP ------------------------------------------------------------------------------------
+
+  private async createSession(origin: string, body: Record<string, unknown>): Promise<GatewaySessionMetadata> {
+    if (this.stopping) throw new GatewayHttpError(503, 'the gateway is stopping');
+    this.requireNats();
+    let request: PlacementRequest;
+    try {
+      request = decodePlacementRequest(body);
+    } catch (error) {
+      throw new GatewayHttpError(400, `bad placement fields: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const ask = async (instance: string, placement: PlacementRequest): Promise<PlaceReply> =>
+      decodePlaceReply(await this.request(instance, 'place', { v: 1, gateway: this.name, request: placement }));
+    let placed;
+    try {
+      placed = await placeSession(this.registry, request, ask);
+    } catch (error) {
+      if (error instanceof GatewayHttpError && this.limited.allow('farm.gateway.placement_refused', undefined, 'warn')) {
+        this.log.warn({ event: 'farm.gateway.placement_refused', status: error.status, reason: error.message, request }, `session not placed: ${error.message}`);
+      }
+      throw error;
+    }
+    this.remember(placed.reply.session, placed.instance);
+    this.log.info(
+      { event: 'farm.gateway.session_placed', session: placed.reply.session, instance: placed.instance, skipped: placed.skipped, request },
+      `session ${placed.reply.session} placed on ${placed.instance}`,
+    );
+    return this.metadata(origin, placed.reply.session, placed.reply.secret, placed.reply.stunServers);
+  }
+
+  private async joinSession(id: string, origin: string): Promise<GatewaySessionMetadata | undefined> {
+    if (this.stopping) throw new GatewayHttpError(503, 'the gateway is stopping');
+    const instance = this.sessions.get(id);
+    if (instance === undefined) return undefined;
+    this.requireNats();
+    let reply: PlaceReply;
+    try {
+      reply = decodePlaceReply(await this.request(instance, 'join', { v: 1, gateway: this.name, session: id }));
+    } catch (error) {
+      throw new GatewayHttpError(503, `instance "${instance}" did not answer the join: ${error instanceof Error ? error.message : String(error)}`, { retryAfterSeconds: 1 });
+    }
+    if (!reply.ok) {
+      if (reply.code === 'UNKNOWN_SESSION') {
+        this.sessions.delete(id);
+        return undefined;
+      }
+      throw new GatewayHttpError(503, `instance "${instance}" refused the join: ${reply.message}`, { retryAfterSeconds: 5 });
+    }
+    this.log.info({ event: 'farm.gateway.session_joined', session: id, instance }, `session ${id} joined on ${instance}`);
+    return this.metadata(origin, reply.session, reply.secret, reply.stunServers);
+  }
+
+  private metadata(origin: string, session: string, secret: string, instanceStun: FarmStunServer[]): GatewaySessionMetadata {
+    const stun = this.stunServers ?? instanceStun;
+    return {
+      id: session,
+      url: `ws://${origin}/1.0/sessions/${encodeURIComponent(session)}/signaling?secret=${encodeURIComponent(secret)}`,
+      stun_servers: stun.map((s) => ({ ...s, urls: [...s.urls] })),
+    };
+  }
+
+  private async admitSignaling(req: IncomingMessage): Promise<SignalingAdmission> {
+    const refuse = (statusCode: number, message: string): SignalingAdmission => ({ refuse: { statusCode, message } });
+    const url = req.url ?? '/';
+    const match = SIGNALING_PATH.exec(url.split('?')[0] ?? '');
+    if (this.stopping) return refuse(503, 'the gateway is stopping');
+    if (!match) return refuse(404, 'no WebSocket here; the signaling URL comes from POST /1.0/sessions/');
+    let session: string;
+    let secret: string | null;
+    try {
+      session = decodeURIComponent(match[1]!);
+      secret = new URL(url, 'http://signaling.invalid').searchParams.get('secret');
+    } catch {
+      return refuse(400, 'malformed signaling URL');
+    }
+    const instance = this.sessions.get(session);
+    if (instance === undefined) return refuse(404, 'unknown session');
+    if (secret === null || secret === '' || secret.length > 128) return refuse(401, 'missing signaling secret; ask the gateway for a new session or join');
+    if (!this.natsUp) return refuse(503, 'the gateway is not connected to NATS; retry shortly');
+    const relay = new SignalingRelay({
+      nc: this.nc,
+      log: this.log,
+      limited: this.limited,
+      instance,
+      session,
+      relay: randomBytes(16).toString('hex'),
+      pingIntervalMs: this.options.relayPingIntervalMs,
+      onEnded: (r) => {
+        this.relays.delete(r);
+        this.log.info({ event: 'farm.gateway.relay_closed', instance: r.instance, session: r.session, relay: r.relay }, `signaling relay to ${r.instance} closed`);
+      },
+    });
+    this.relays.add(relay);
+    let answer;
+    try {
+      answer = decodeSignalReply(await this.request(instance, 'signal', { v: 1, gateway: this.name, session, secret, relay: relay.relay }));
+    } catch (error) {
+      relay.end(1011, 'no answer', true);
+      return refuse(503, `instance "${instance}" did not answer: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (!answer.ok) {
+      relay.end(1011, answer.message, false);
+      return refuse(answer.status, answer.message);
+    }
+    if (relay.isEnded) return refuse(503, `the session on instance "${instance}" ended meanwhile`);
+    this.log.info({ event: 'farm.gateway.relay_opened', instance, session, relay: relay.relay }, `signaling of session ${session} relayed to ${instance}`);
+    return {
+      accept: (ws) => relay.attach(ws),
+      abandon: () => relay.end(1001, 'the client went away', true),
+    };
+  }
+}
