@@ -22,9 +22,10 @@ export function instanceSubject(name: string, kind: InstanceRequestKind): string
 
 export type RelayDirection = 'to-instance' | 'to-client';
 
-export function relaySubject(relay: string, direction: RelayDirection): string {
+export function relaySubject(instance: string, relay: string, direction: RelayDirection): string {
+  if (!INSTANCE_NAME.test(instance)) throw new Error(`not an instance name: ${JSON.stringify(instance)}`);
   if (!RELAY_ID.test(relay)) throw new Error(`not a relay id: ${JSON.stringify(relay)}`);
-  return `${FARM_PREFIX}.relay.${relay}.${direction}`;
+  return `${FARM_PREFIX}.relay.${instance}.${relay}.${direction}`;
 }
 
 /** Makes a host name usable as a default instance name (`lab-1.example` → `lab-1_example`). */

@@ -77,7 +77,9 @@ describe('farm messages', () => {
   it('builds subjects only from safe tokens', () => {
     expect(instanceSubject('lab-1', 'place')).toBe('anbox-oob.farm.instance.lab-1.place');
     expect(() => instanceSubject('a.>', 'place')).toThrow();
-    expect(() => relaySubject('zz', 'to-client')).toThrow();
+    expect(() => relaySubject('lab-1', 'zz', 'to-client')).toThrow();
+    expect(() => relaySubject('a.*', '0'.repeat(32), 'to-client')).toThrow();
+    expect(relaySubject('lab-1', '0'.repeat(32), 'to-instance')).toBe(`anbox-oob.farm.relay.lab-1.${'0'.repeat(32)}.to-instance`);
     expect(defaultInstanceName('lab-1.example.org')).toBe('lab-1_example_org');
   });
 });
