@@ -67,6 +67,7 @@ export const NUMBER_OPTIONS: ReadonlySet<string> = new Set([
   'frame-timeout-ms',
   'gateway-max-connections',
   'gateway-idle-timeout',
+  'heartbeat-ms',
 ]);
 
 function convert(file: string, key: string, spec: OptionSpec, raw: unknown): OptionValue {

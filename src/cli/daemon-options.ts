@@ -11,6 +11,7 @@ import { DEFAULT_SERVICE_LIMITS, type ServiceLimits } from '../service/service-l
 import { DEFAULT_LISTEN, type ListenAddress } from '../platform/listen-address.js';
 import { CHANNEL_SOCKET_MODES, DEFAULT_CHANNEL_SOCKET_MODE, formatMode } from '../platform/bridge/channel-socket-mode.js';
 import { BROADCAST_HELP, BROADCAST_OPTIONS, broadcastSettings, type BroadcastSettings } from './broadcast-options.js';
+import { INSTANCE_HELP, INSTANCE_OPTIONS } from './instance-options.js';
 import { parseUid, UsageError } from './command.js';
 import type { OptionSource } from './config-file.js';
 import type { DaemonOptionInput, LoadedConfigFile } from './daemon-config.js';
@@ -101,8 +102,8 @@ export const OPTION_ENV: Readonly<Record<string, string>> = {
 export const DAEMON_OPTIONS = { ...COMMON_DAEMON_OPTIONS, ...PROXY_OPTIONS } as const;
 /** parseArgs option spec of `platform`. */
 export const PLATFORM_COMMAND_OPTIONS = { ...COMMON_DAEMON_OPTIONS, ...PLATFORM_OPTIONS } as const;
-/** parseArgs option spec of `serve`: both. */
-export const SERVE_OPTIONS = { ...COMMON_DAEMON_OPTIONS, ...PROXY_OPTIONS, ...PLATFORM_OPTIONS } as const;
+/** parseArgs option spec of `serve`: both, and joining a farm (--nats). */
+export const SERVE_OPTIONS = { ...COMMON_DAEMON_OPTIONS, ...PROXY_OPTIONS, ...PLATFORM_OPTIONS, ...INSTANCE_OPTIONS } as const;
 
 const SOCKET_DIR_HELP = `  --socket-dir DIR        where the platform's webrtc_data_<name> channel sockets are
                           (env ${SOCKET_DIR_ENV}; default $XDG_RUNTIME_DIR/anbox/sockets, else
@@ -199,6 +200,8 @@ ${PROXY_HELP}
 ${LOG_HELP}
 
 ${BROADCAST_HELP}
+
+${INSTANCE_HELP}
 
 ${envHelp({ platform: true, proxy: true })}`;
 

@@ -15,6 +15,7 @@ import { refused } from '../v1/v1-message.js';
 import { EXIT_FAILURE, EXIT_OK } from './command.js';
 import { startAdbReverse, startChannelBroadcasts } from './daemon-broadcasts.js';
 import type { DaemonSettings, PlatformSettings } from './daemon-options.js';
+import type { InstanceSettings } from './instance-options.js';
 
 /** One running part of a daemon process, stopped on SIGTERM/SIGINT. */
 interface DaemonPart {
@@ -47,7 +48,7 @@ export function runPlatformDaemon(settings: DaemonSettings, platform: PlatformSe
 }
 
 /** `serve`: the platform and the data-proxy daemon in one process, sharing one socket directory. */
-export function runServe(settings: DaemonSettings, platform: PlatformSettings): Promise<number> {
+export function runServe(settings: DaemonSettings, platform: PlatformSettings, farm?: InstanceSettings): Promise<number> {
   let started: Platform | undefined;
   // v1 messages: in process, no platform link.
   const v1: V1MessageSender = (type, data) => started?.sendV1Message(type, data) ?? refused('NO_PLATFORM', 'the WebRTC platform has not started yet');
@@ -59,6 +60,7 @@ export function runServe(settings: DaemonSettings, platform: PlatformSettings): 
       started = part.platform;
       return part;
     },
+    ...(farm ? [(log: Logger) => startInstanceAgent(settings, farm, started!, log)] : []),
     (log) => {
       const p = started!;
       const example = `${settings.paths.socketDir}/webrtc_data_foo`;
@@ -218,6 +220,28 @@ async function startPlatform(
       releaseWebRtcRuntime();
     },
   };
+}
+
+/** `serve --nats`: the instance joins the farm; closed before the platform (its session.ended goes out first). */
+async function startInstanceAgent(settings: DaemonSettings, farm: InstanceSettings, platform: Platform, log: Logger): Promise<DaemonPart> {
+  const { hostname } = await import('node:os');
+  const { InstanceAgent, FarmStartError } = await import('../farm/instance/instance-agent.js');
+  try {
+    const agent = await InstanceAgent.start({
+      nats: farm.nats,
+      name: farm.name,
+      labels: farm.labels,
+      device: settings.broadcasts.adb?.serial ?? null,
+      host: hostname(),
+      intervalMs: farm.intervalMs,
+      platform,
+      log,
+    });
+    return { name: 'farm instance agent', close: () => agent.close() };
+  } catch (error) {
+    if (error instanceof FarmStartError) throw new StartFailure({ event: 'farm.instance.start_failed', instance: farm.name }, error.message);
+    throw error;
+  }
 }
 
 function tokenSourceText(settings: DaemonSettings, options: PlatformSettings, generated: boolean): string {

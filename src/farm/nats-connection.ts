@@ -69,14 +69,17 @@ export function natsConnectionOptions(settings: NatsSettings, name: string): Con
 /**
  * Connects and keeps reconnecting for ever; each disconnection and reconnection is logged, and
  * `onReconnect` lets the caller announce itself again. Resolves once the first connection is up.
+ * `extra` overrides nats.js options (an instance's `inboxPrefix`, `waitOnFirstConnect: false` for a
+ * caller that retries the first connection itself so that it can give up on close).
  */
 export async function connectNats(
   settings: NatsSettings,
   name: string,
   log: Logger,
   onReconnect: () => void,
+  extra: Partial<ConnectionOptions> = {},
 ): Promise<NatsConnection> {
-  const options = natsConnectionOptions(settings, name);
+  const options = { ...natsConnectionOptions(settings, name), ...extra };
   const url = redactNatsUrl(settings.url);
   log.info({ event: 'farm.nats_connecting', url }, `connecting to NATS at ${url}`);
   const connection = await connect(options);

@@ -12,8 +12,9 @@ import { IceServerError, parseIceServer } from './ice-servers.js';
 import { DEFAULT_LISTEN, type ListenAddress } from './listen-address.js';
 import { PeerSession, type SignalSink } from './peer-session.js';
 import { checkV1Message, encodeV1ControlMessage, refused, type V1SendResult } from '../v1/v1-message.js';
-import type { PlatformEvent, PlatformStats } from './platform-events.js';
+import type { ActivePeerInfo, PlatformEvent, PlatformStats } from './platform-events.js';
 import { SignalingConnection, type SignalingHost } from './signaling.js';
+import { WebSocketTransport, type SignalingTransport } from './signaling-transport.js';
 import { defaultWebDir, StaticFiles } from './static-files.js';
 
 export type { PlatformEvent, PlatformEventOf, PlatformEventType, PlatformStats, ActivePeerInfo } from './platform-events.js';
@@ -53,6 +54,28 @@ export interface PlatformOptions {
   /** How often signaling WebSockets are pinged; default SIGNALING_PING_INTERVAL_MS. */
   signalingPingIntervalMs?: number;
 }
+
+/** openSession refused: a peer streams (BUSY) or the platform is stopping (STOPPING). */
+export class PlatformBusyError extends Error {
+  override readonly name = 'PlatformBusyError';
+  constructor(
+    readonly code: 'BUSY' | 'STOPPING',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A session opened for a client that reached this instance some other way (the farm's gateway). */
+export interface OpenedSession {
+  id: string;
+  /** The one-time signaling secret. */
+  secret: string;
+  stunServers: GatewayStunServer[];
+}
+
+/** Why checkSignalingSecret refused, as the HTTP status the local gateway would answer. */
+export type SignalingSecretCheck = { ok: true } | { ok: false; status: 401 | 404; message: string };
 
 /** The platform could not start; the message says what to change. */
 export class PlatformStartError extends Error {
@@ -336,7 +359,7 @@ export class Platform {
     return {
       accept: (ws: WebSocket) => {
         this.counters.signalingConnections++;
-        new SignalingConnection(ws, id, this.signalingHost, this.log, this.options.signalingSetupTimeoutMs ?? SIGNALING_SETUP_TIMEOUT_MS);
+        new SignalingConnection(new WebSocketTransport(ws), id, this.signalingHost, this.log, this.options.signalingSetupTimeoutMs ?? SIGNALING_SETUP_TIMEOUT_MS);
       },
     };
   }
@@ -413,6 +436,79 @@ export class Platform {
         this.log.error({ event: 'platform.listener_failed', err: error }, 'a platform event listener threw; ignored');
       }
     }
+  }
+
+  // ---- Sessions owned by someone else (the farm's instance agent, src/farm/instance/) -------------
+  // The same sessions, secrets and signaling as the local gateway's, reached without HTTP: the agent
+  // carries the requests over NATS and the signaling frames over a relay (a SignalingTransport).
+
+  /** A new session with a fresh signaling secret; refused (PlatformBusyError) while a peer streams or the platform stops. */
+  openSession(request: Record<string, unknown>): OpenedSession {
+    if (this.stopping) throw new PlatformBusyError('STOPPING', 'the platform is stopping');
+    const active = this.activePeer;
+    if (active) throw new PlatformBusyError('BUSY', `session ${active.session} is streaming`);
+    const record: SessionRecord = { id: generateSessionId(), createdAt: Date.now(), secret: generateSecret(), secretIssuedAt: Date.now() };
+    this.sessions.set(record.id, record);
+    this.forgetOldSessions();
+    this.counters.sessionsCreated++;
+    const app = typeof request.app === 'string' ? request.app.slice(0, 200) : undefined;
+    this.log.info({ event: 'gateway.session_created', session: record.id, app, via: 'farm' }, `session ${record.id} created through the farm`);
+    this.emit({ type: 'session-created', session: record.id });
+    return { id: record.id, secret: record.secret!, stunServers: this.browserStunServers() };
+  }
+
+  /** Join: a fresh signaling secret for a known session (the previous unused one stops working); undefined when unknown. */
+  reissueSecret(id: string): string | undefined {
+    const record = this.sessions.get(id);
+    if (!record || this.stopping) return undefined;
+    record.secret = generateSecret();
+    record.secretIssuedAt = Date.now();
+    this.counters.sessionsJoined++;
+    this.log.info({ event: 'gateway.session_joined', session: id, via: 'farm' }, `session ${id} joined through the farm`);
+    this.emit({ type: 'session-joined', session: id });
+    return record.secret;
+  }
+
+  /** Whether the session knows this secret; a match uses it up (one signaling connection per secret), as on the local gateway. */
+  checkSignalingSecret(id: string, secret: string): SignalingSecretCheck {
+    const record = this.sessions.get(id);
+    if (!record) return { ok: false, status: 404, message: 'unknown session' };
+    if (record.secret === undefined || !secretsEqual(secret, record.secret)) {
+      return { ok: false, status: 401, message: 'wrong, used or missing signaling secret; ask the gateway for a new session or join' };
+    }
+    if (Date.now() - record.secretIssuedAt > SECRET_TTL_MS) {
+      record.secret = undefined;
+      return { ok: false, status: 401, message: 'signaling URL expired; ask the gateway for a new session or join' };
+    }
+    record.secret = undefined;
+    return { ok: true };
+  }
+
+  /** Runs the session's signaling over `transport` (after checkSignalingSecret said yes). */
+  attachSignaling(id: string, transport: SignalingTransport): void {
+    if (this.stopping || !this.sessions.has(id)) {
+      transport.close(1001, this.stopping ? 'platform stopping' : 'session gone');
+      return;
+    }
+    this.counters.signalingConnections++;
+    new SignalingConnection(transport, id, this.signalingHost, this.log, this.options.signalingSetupTimeoutMs ?? SIGNALING_SETUP_TIMEOUT_MS);
+  }
+
+  /** Ends the session's peer (if it streams) and forgets the session: it can no longer be joined. */
+  async endSession(id: string, reason: string): Promise<void> {
+    this.sessions.delete(id);
+    await this.peerChain;
+    if (this.current?.session === id) await this.current.end(reason);
+  }
+
+  /** The ICE servers handed to browsers (metadata.stun_servers). */
+  browserStunServers(): GatewayStunServer[] {
+    return this.stunServers.map((s) => ({ ...s, urls: [...s.urls] }));
+  }
+
+  /** The peer streaming now (or still connecting), if any. */
+  get activePeer(): ActivePeerInfo | null {
+    return this.current && !this.current.ended ? this.current.info : null;
   }
 }
 

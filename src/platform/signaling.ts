@@ -1,8 +1,8 @@
-import type { RawData, WebSocket } from 'ws';
 import type { Logger } from '../log/logger.js';
 import { guard } from './guard.js';
 import type { PeerSession, SignalSink } from './peer-session.js';
 import type { PlatformEvent } from './platform-events.js';
+import type { SignalingTransport } from './signaling-transport.js';
 
 /** The highest signaling API version this server speaks; advertised in resp:discover. */
 export const MAX_API_VERSION = 2;
@@ -36,7 +36,8 @@ class SignalingError extends Error {
 type Message = Record<string, unknown> & { type: string };
 
 /**
- * The server side of one signaling WebSocket, API versions 1 and 2, as the Anbox Streaming SDK
+ * The server side of one signaling connection (the local gateway's WebSocket, or a farm relay over
+ * NATS: any SignalingTransport), API versions 1 and 2, as the Anbox Streaming SDK
  * speaks them (JSON text frames; SDPs and candidates in base64):
  *
  * - v2: discover → resp:discover; settings{api_version:2} → the server creates the peer and sends
@@ -63,7 +64,7 @@ export class SignalingConnection implements SignalSink {
   private setupTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly ws: WebSocket,
+    private readonly transport: SignalingTransport,
     readonly session: string,
     private readonly host: SignalingHost,
     log: Logger,
@@ -84,36 +85,28 @@ export class SignalingConnection implements SignalSink {
       setupTimeoutMs,
     );
     this.setupTimer.unref();
-    ws.on(
-      'message',
-      guard(this.log, { what: 'signaling message', session }, (data: RawData, isBinary: boolean) => this.enqueue(data, isBinary)),
-    );
-    ws.on(
-      'close',
-      guard(this.log, { what: 'signaling close', session }, (code: number) => this.onClose(code)),
-    );
-    ws.on('error', (error: Error) => this.log.warn({ event: 'signaling.socket_error', err: error }, 'signaling WebSocket error'));
+    transport.onMessage(guard(this.log, { what: 'signaling message', session }, (text: string, isBinary: boolean) => this.enqueue(text, isBinary)));
+    transport.onClose(guard(this.log, { what: 'signaling close', session }, (code: number) => this.onClose(code)));
+    transport.onError((error: Error) => this.log.warn({ event: 'signaling.socket_error', err: error }, 'signaling WebSocket error'));
     this.log.info({ event: 'signaling.open' }, 'signaling WebSocket connected');
   }
 
   get open(): boolean {
-    return !this.closed && this.ws.readyState === this.ws.OPEN;
+    return !this.closed && this.transport.open;
   }
 
   send(message: Record<string, unknown>): void {
     if (!this.open) return;
-    this.ws.send(JSON.stringify(message), (error) => {
-      if (error) this.log.debug({ event: 'signaling.send_failed', err: error }, 'signaling send failed');
-    });
+    this.transport.send(JSON.stringify(message), (error) => this.log.debug({ event: 'signaling.send_failed', err: error }, 'signaling send failed'));
   }
 
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.ws.close(code, reason);
+    this.transport.close(code, reason);
   }
 
-  private enqueue(data: RawData, isBinary: boolean): void {
+  private enqueue(data: string, isBinary: boolean): void {
     if (this.closed) return;
     if (++this.queued > MAX_QUEUED_MESSAGES) {
       this.protocolError(new SignalingError(`more than ${MAX_QUEUED_MESSAGES} messages waiting`, { code: 1008, reason: 'too many messages waiting' }));
@@ -133,10 +126,9 @@ export class SignalingConnection implements SignalSink {
       });
   }
 
-  private async handle(data: RawData, isBinary: boolean): Promise<void> {
+  private async handle(text: string, isBinary: boolean): Promise<void> {
     if (this.closed) return;
     if (isBinary) throw new SignalingError('binary frames are not part of the signaling protocol; send JSON text frames', { code: 1003, reason: 'binary frames are not accepted' });
-    const text = rawToString(data);
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -271,12 +263,6 @@ export class SignalingConnection implements SignalSink {
 
 function isMessage(value: unknown): value is Message {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as { type?: unknown }).type === 'string';
-}
-
-function rawToString(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

@@ -79,6 +79,7 @@ describe('farm messages', () => {
     expect(() => instanceSubject('a.>', 'place')).toThrow();
     expect(() => relaySubject('lab-1', 'zz', 'to-client')).toThrow();
     expect(() => relaySubject('a.>', '0'.repeat(32), 'to-client')).toThrow();
+    expect(() => relaySubject('a.*', '0'.repeat(32), 'to-client')).toThrow();
     expect(relaySubject('lab-1', '0'.repeat(32), 'to-instance')).toBe(`anbox-oob.farm.relay.lab-1.${'0'.repeat(32)}.to-instance`);
     expect(defaultInstanceName('lab-1.example.org')).toBe('lab-1_example_org');
   });

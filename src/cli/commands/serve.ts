@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import type { Command } from '../command.js';
 import { applyConfigFile } from '../daemon-config.js';
 import { daemonSettings, platformSettings, SERVE_OPTIONS, SERVE_OPTIONS_HELP, OPTION_ENV } from '../daemon-options.js';
+import { instanceSettings } from '../instance-options.js';
 import { runServe } from '../run-daemon.js';
 
 export const serveCommand: Command = {
@@ -18,6 +19,8 @@ Prints the page URL, the token, the socket directory and the service socket.
 Try it: open the page, add a channel "foo" and connect; then \`anbox-oob connect foo\` in another
 terminal talks to the page through the daemon, as an Android app would.
 Stops cleanly on SIGTERM or SIGINT (Ctrl-C) and removes its sockets.
+With --nats URL it also joins a farm (docs/farm.md): heartbeats to an \`anbox-oob gateway\`, which
+places sessions here and relays their signaling over NATS; WebRTC still flows directly.
 
 ${SERVE_OPTIONS_HELP}`,
   async run(argv) {
@@ -28,6 +31,7 @@ ${SERVE_OPTIONS_HELP}`,
     }
     const input = applyConfigFile(flags, SERVE_OPTIONS, OPTION_ENV);
     const platform = platformSettings(input.values, process.env, input);
-    return runServe(daemonSettings(input.values, input), platform);
+    const farm = instanceSettings(input.values, process.env);
+    return runServe(daemonSettings(input.values, input), platform, farm);
   },
 };
