@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLI, spawnCli } from './cli.js';
@@ -91,4 +91,17 @@ export function logEvent(daemon: DaemonHandle, event: string): Record<string, un
 /** Number of open descriptors of a process (Linux /proc). */
 export function openFdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** What each open descriptor of `pid` points at (`3 -> socket:[123]`), to name a leak in a failure message. */
+export function openFdTargets(pid: number): string[] {
+  const targets: string[] = [];
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      targets.push(`${fd} -> ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`);
+    } catch {
+      // closed between the listing and the readlink
+    }
+  }
+  return targets;
 }
