@@ -77,7 +77,15 @@ it(
   `keeps RSS, descriptors and log lines bounded under ${rounds} rounds of hostile clients, and serves a legitimate one (seed ${seedHex(config.seed)})`,
   async () => {
     const rng = new Rng(config.seed, 9);
-    const fdsBefore = openFdCount(daemon.pid);
+    // The baseline once the daemon's start has settled (its socket-dir watcher, an inotify
+    // descriptor, may open just after the service socket listens): unchanged for 1 s, 10 s at most.
+    let fdsBefore = openFdCount(daemon.pid);
+    for (let stableFor = 0, i = 0; stableFor < 1000 && i < 200; i++) {
+      await sleep(50);
+      const now = openFdCount(daemon.pid);
+      stableFor = now === fdsBefore ? stableFor + 50 : 0;
+      fdsBefore = now;
+    }
     const fdTargetsBefore = openFdTargets(daemon.pid);
     const rssBefore = rssKiB(daemon.pid);
     const linesBefore = daemon.logLines().length;
