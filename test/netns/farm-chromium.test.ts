@@ -13,7 +13,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { DataProxyClient } from '../../src/client/data-proxy-client.js';
 import { shellWords } from '../broadcast/helpers.js';
 import { FARM_TOKEN, startFarmLab, type FarmInstance, type FarmLab } from './helpers/farm-lab.js';
@@ -46,10 +46,6 @@ interface OpenSession {
 let farm: FarmLab | undefined;
 const pages: Page[] = [];
 const apps: Socket[] = [];
-
-beforeAll(async () => {
-  farm = await startFarmLab(3);
-}, 120_000);
 
 afterAll(async () => {
   for (const app of apps) app.destroy();
@@ -167,14 +163,18 @@ async function pageEvents(page: Page): Promise<PageEvent[]> {
 
 describe('the farm in network namespaces: Chromium → one gateway → three serve --nats instances', () => {
   it('places three sessions on three instances, data and broadcasts stay on each; a fourth gets 503; a killed instance is dropped and its place taken', { timeout: 240_000 }, async () => {
-    // Three sessions through the one gateway URL. The first keeps its signaling WebSocket open,
-    // so the test can see how the gateway ends it when its instance dies.
+    // Started here rather than in beforeAll: a missing tool (ip, nats-server, chromium, adb)
+    // then fails this test by name instead of leaving it "skipped". afterAll tears it down.
+    farm = await startFarmLab(3);
     onTestFailed(() => {
       // What the processes said, to tell a placement, relay or instance fault apart.
       const tail = (text: string) => text.split('\n').slice(-40).join('\n');
-      console.error(`gateway:\n${tail(farm!.gateway.output())}`);
-      for (const instance of farm!.instances) console.error(`${instance.name}:\n${tail(instance.serve.output())}`);
+      if (!farm) return;
+      console.error(`gateway:\n${tail(farm.gateway.output())}`);
+      for (const instance of farm.instances) console.error(`${instance.name}:\n${tail(instance.serve.output())}`);
     });
+    // Three sessions through the one gateway URL. The first keeps its signaling WebSocket open,
+    // so the test can see how the gateway ends it when its instance dies.
     const sessions: OpenSession[] = [];
     for (const [index, keep] of [true, false, false].entries()) sessions.push(await openSession(`ch${index + 1}`, keep));
     const list = await waitForInstances(sessions[0]!.page, 'three streaming instances', (l) => l.length === 3 && l.every((i) => i.state === 'streaming'));

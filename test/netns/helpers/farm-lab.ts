@@ -20,10 +20,10 @@ import { chromium, type Browser } from 'playwright-core';
 import { assertBuilt, CLI } from '../../helpers/cli.js';
 import { FakeAdbServer } from '../../helpers/fake-adb-server.js';
 import { createLab, IP, type Lab, type LabHost } from '../../helpers/netns.js';
-import { startNatsServer, type NatsServerHandle } from '../../helpers/nats-server.js';
+import { NATS_SERVER, startNatsServer, type NatsServerHandle } from '../../helpers/nats-server.js';
 import { spawnInNamespace, type NsProcess } from '../../helpers/ns-process.js';
 import { makeTempDir, removeTempDir } from '../../helpers/temp-dir.js';
-import { PAGES_DIR } from '../../e2e/helpers.js';
+import { PAGES_DIR, requireExecutable } from '../../e2e/helpers.js';
 import { CHROMIUM_PATH } from '../../web/helpers/browser.js';
 import { forwardUnixToTcp, type UnixForwarder } from './unix-forwarder.js';
 
@@ -64,6 +64,9 @@ export async function startFarmLab(instanceCount = 3): Promise<FarmLab> {
   // Missing tools fail here with what to install; nothing is skipped.
   assertBuilt();
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium is not installed at ${CHROMIUM_PATH} (apt-get install chromium; .ci/run does)`);
+  if (!NATS_SERVER.includes('/')) requireExecutable(NATS_SERVER, 'apt-get install nats-server');
+  requireExecutable('adb', 'apt-get install adb');
+  requireExecutable('python3', 'apt-get install python3');
   const names = Array.from({ length: instanceCount }, (_, i) => `i${i + 1}`);
   const dir = makeTempDir('aoob-farm-');
   const processes: NsProcess[] = [];
