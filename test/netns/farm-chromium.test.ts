@@ -196,15 +196,15 @@ describe('the farm in network namespaces: Chromium → one gateway → three ser
     const fourth = await loadPage('ch4', false);
     await fourth.waitForFunction('window.oob.error !== undefined', undefined, { timeout: STEP_MS });
     expect(await fourth.evaluate('window.oob.error')).toMatch(/HTTP 503: no free instance: 3 of 3 busy/);
-    // …and Retry-After (read from the client host itself: a cross-origin page sees only the
-    // CORS-exposed headers).
-    const refused = farm!.spawn('c', [
-      process.execPath, '-e',
-      `fetch(${JSON.stringify(`${farm!.gatewayUrl}/1.0/sessions/`)}, { method: 'POST', headers: { Authorization: 'Macaroon root=${FARM_TOKEN}', 'Content-Type': 'application/json' }, body: '{}' })` +
-        `.then(async (r) => console.log('ANSWER ' + JSON.stringify({ status: r.status, retryAfter: r.headers.get('retry-after'), body: await r.json() })))`,
-    ]);
-    const answer = JSON.parse((await refused.waitForLine(/^ANSWER (.*)$/))[1]!) as { status: number; retryAfter: string | null; body: { error: string } };
-    expect(answer).toMatchObject({ status: 503, retryAfter: '5', body: { error: expect.stringMatching(/no free instance: 3 of 3 busy/) } });
+    // …and Retry-After, which the page itself can read (CORS-exposed).
+    const refused = (await fourth.evaluate(
+      async ({ gateway, token }) => {
+        const response = await fetch(`${gateway}/1.0/sessions/`, { method: 'POST', headers: { Authorization: `Macaroon root=${token}`, 'Content-Type': 'application/json' }, body: '{}' });
+        return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json()) as { error: string } };
+      },
+      { gateway: farm.gatewayUrl, token: FARM_TOKEN },
+    ));
+    expect(refused).toMatchObject({ status: 503, retryAfter: '5', body: { error: expect.stringMatching(/no free instance: 3 of 3 busy/) } });
 
     // The first session's instance host dies (SIGKILL: no goodbye on NATS). The gateway drops it
     // after 3 silent heartbeats: the browser's signaling WebSocket closes naming it.
