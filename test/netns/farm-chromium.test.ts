@@ -16,6 +16,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { DataProxyClient } from '../../src/client/data-proxy-client.js';
 import { shellWords } from '../broadcast/helpers.js';
+import { CLI } from '../helpers/cli.js';
 import { FARM_TOKEN, startFarmLab, type FarmInstance, type FarmLab } from './helpers/farm-lab.js';
 import { collect, until } from './helpers/turn-lab.js';
 
@@ -157,6 +158,14 @@ async function connectApp(instance: FarmInstance, channel: string): Promise<Sock
   }
 }
 
+/** `anbox-oob status --nats URL --json`, run on the gateway's host: the instances that answer discover. */
+async function farmStatus(): Promise<InstanceView[]> {
+  const status = farm!.spawn('gw', [process.execPath, CLI, 'status', '--nats', farm!.natsUrl, '--json']);
+  const code = await status.exited();
+  if (code !== 0) throw new Error(`status --nats --json exited ${code}:\n${status.output()}`);
+  return (JSON.parse(status.stdout()) as { instances: InstanceView[] }).instances;
+}
+
 async function pageEvents(page: Page): Promise<PageEvent[]> {
   return (await page.evaluate('window.oob.events')) as PageEvent[];
 }
@@ -181,6 +190,12 @@ describe('the farm in network namespaces: Chromium → one gateway → three ser
     const placed = sessions.map((s) => instanceOf(list, s.id));
     expect(new Set(placed.map((i) => i.name)).size).toBe(3);
     for (const instance of placed) expect(list.find((i) => i.name === instance.name)?.device).toBe(instance.serial);
+
+    // The instances' own view, over NATS, agrees.
+    const announced = await farmStatus();
+    expect(announced.map((i) => [i.name, i.device, i.state, i.session]).sort()).toEqual(
+      placed.map((instance, index) => [instance.name, instance.serial, 'streaming', sessions[index]!.id]).sort(),
+    );
 
     // Data reaches the app through THAT instance's data-proxy service, and back.
     for (const [index, session] of sessions.entries()) await roundTrip(session, placed[index]!);
@@ -217,6 +232,7 @@ describe('the farm in network namespaces: Chromium → one gateway → three ser
     expect(closed.reason).toContain(`instance "${victim.name}"`);
     const survivors = await waitForInstances(sessions[1]!.page, `${victim.name} gone from the list`, (l) => !l.some((i) => i.name === victim.name));
     expect(survivors.map((i) => i.name).sort()).toEqual(placed.slice(1).map((i) => i.name).sort());
+    expect((await farmStatus()).map((i) => i.name).sort()).toEqual(placed.slice(1).map((i) => i.name).sort());
 
     // Both survivors stream: still no room.
     const fifth = await loadPage('ch5', false);
@@ -227,6 +243,7 @@ describe('the farm in network namespaces: Chromium → one gateway → three ser
     const freed = placed[1]!;
     await sessions[1]!.page.evaluate('window.oob.disconnect()');
     await waitForInstances(sessions[2]!.page, `${freed.name} free`, (l) => l.find((i) => i.name === freed.name)?.state === 'free');
+    await freed.adb.waitFor(() => broadcastChannels(freed, 'destroyed').includes(sessions[1]!.channel), `destroyed ${sessions[1]!.channel} on ${freed.serial}`, STEP_MS);
     const next = await openSession('ch6');
     const after = await waitForInstances(next.page, 'the new session streaming', (l) => l.find((i) => i.session === next.id)?.state === 'streaming');
     expect(instanceOf(after, next.id).name).toBe(freed.name);

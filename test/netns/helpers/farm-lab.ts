@@ -47,6 +47,8 @@ export interface FarmInstance {
 
 export interface FarmLab {
   readonly lab: Lab;
+  /** nats-server as every lab host sees it. */
+  readonly natsUrl: string;
   readonly gateway: NsProcess;
   /** The gateway as every lab host sees it. */
   readonly gatewayUrl: string;
@@ -150,6 +152,7 @@ export async function startFarmLab(instanceCount = 3): Promise<FarmLab> {
     });
     return {
       lab,
+      natsUrl,
       gateway,
       gatewayUrl: `http://${gw.address}:${GATEWAY_PORT}`,
       instances,
