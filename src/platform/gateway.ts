@@ -57,6 +57,7 @@ export class GatewayHttpError extends Error {
 
 const CORS_ALLOW_METHODS = 'GET, HEAD, POST, OPTIONS';
 const CORS_ALLOW_HEADERS = 'Authorization, Content-Type, Accept';
+const CORS_EXPOSE_HEADERS = 'Retry-After';
 const SESSIONS = /^\/1\.0\/sessions\/?$/;
 const JOIN = /^\/1\.0\/sessions\/([^/]+)\/join\/?$/;
 const SIGNALING = /^\/1\.0\/sessions\/([^/]+)\/signaling\/?$/;
@@ -81,7 +82,8 @@ class HttpError extends Error {
  * - everything else → a JSON error `{"type":"error","status":…,"status_code":…,"error":…}`.
  *
  * Every response carries `Access-Control-Allow-Origin: *`, or, with `--allow-origin`, the request's
- * Origin when it is one of those (and no CORS header otherwise, so a browser keeps other pages out).
+ * Origin when it is one of those (and no CORS header otherwise, so a browser keeps other pages out),
+ * with `Access-Control-Expose-Headers: Retry-After` so that a page can read it.
  * Failed token checks are rate-limited (429 with Retry-After, see gateway-limits.ts).
  */
 export function createGatewayHandler(host: GatewayHost): (req: IncomingMessage, res: ServerResponse) => void {
@@ -106,7 +108,12 @@ export function createGatewayHandler(host: GatewayHost): (req: IncomingMessage, 
 
 async function handle(host: GatewayHost, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const allowedOrigin = corsOrigin(host, req);
-  if (allowedOrigin !== undefined) res.setHeader('Access-Control-Allow-Origin', allowedOrigin);
+  if (allowedOrigin !== undefined) {
+    res.setHeader('Access-Control-Allow-Origin', allowedOrigin);
+    // Retry-After is no CORS-safelisted header: without this a page (the SDK) cannot read when
+    // to retry a 503 "no free instance" or a 429.
+    res.setHeader('Access-Control-Expose-Headers', CORS_EXPOSE_HEADERS);
+  }
   if (host.allowOrigins !== undefined) res.setHeader('Vary', 'Origin');
   const method = req.method ?? 'GET';
   const path = pathOf(req);

@@ -56,6 +56,8 @@ describe('POST /1.0/sessions/', () => {
     const response = await fetch(`${h.platform.url}/1.0/sessions/`, { method: 'POST', headers: auth, body: sdkBody });
     expect(response.status).toBe(201);
     expect(response.headers.get('access-control-allow-origin')).toBe('*');
+    // A page reads Retry-After (503 no free instance, 429) only when it is exposed.
+    expect(response.headers.get('access-control-expose-headers')).toBe('Retry-After');
     expect(response.headers.get('content-type')).toBe('application/json');
     const body = (await response.json()) as Record<string, unknown> & { metadata: { id: string; url: string } };
     expect(Object.keys(body).sort()).toEqual(['metadata', 'status', 'status_code', 'type']);
@@ -99,6 +101,7 @@ describe('POST /1.0/sessions/', () => {
     const response = await raw('POST', '/1.0/sessions/', { 'Content-Type': 'application/json', ...headers }, sdkBody);
     expect(response.status).toBe(401);
     expect(response.headers['access-control-allow-origin']).toBe('*');
+    expect(response.headers['access-control-expose-headers']).toBe('Retry-After');
     const body = JSON.parse(response.body) as Record<string, unknown>;
     expect(Object.keys(body).sort()).toEqual(['error', 'status', 'status_code', 'type']);
     expect(body).toMatchObject({ type: 'error', status: 'Unauthorized', status_code: 401 });

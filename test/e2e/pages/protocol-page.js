@@ -11,7 +11,8 @@
 //   6. candidates both ways: {type:"candidate", candidate: b64("candidate:…" without "a="),
 //      sdpMid, sdpMLineIndex}
 //   7. ← error {message}: the session is aborted
-//   8. like the SDK, the WebSocket is closed once the peer connection is connected
+//   8. like the SDK, the WebSocket is closed once the peer connection is connected (unless
+//      ?keepSignaling=1: a test that watches how the server ends the signaling keeps it open)
 //   9. stop: {"type":"stream::disconnect","data":{}} on "control", then close the peer connection
 //
 // window.oob is the test's handle:
@@ -33,6 +34,7 @@ const gateway = (params.get('gateway') ?? '').replace(/\/+$/, '');
 const token = params.get('token') ?? '';
 const names = params.getAll('channel');
 const autostart = params.get('autostart') !== '0';
+const keepSignaling = params.get('keepSignaling') === '1';
 
 const statusElement = document.getElementById('status');
 const events = [];
@@ -127,7 +129,7 @@ function createPeer(stunServers) {
   };
   pc.onconnectionstatechange = () => {
     note('connection', { state: pc.connectionState });
-    if (pc.connectionState === 'connected' && ws && ws.readyState === WebSocket.OPEN) {
+    if (pc.connectionState === 'connected' && !keepSignaling && ws && ws.readyState === WebSocket.OPEN) {
       // As the SDK does: signaling is no longer needed once connected.
       ws.close(1000);
     }
