@@ -16,6 +16,7 @@ import { bridgeThroughput } from './bridge-throughput.js';
 import { broadcastLatency } from './broadcast-latency.js';
 import { connectInstructions } from './connect-instructions.js';
 import { connectRoundTrip } from './connect-round-trip.js';
+import { farmSessions } from './farm-sessions.js';
 import { idleRss } from './idle-rss.js';
 import { packageRoot } from '../src/config/package-root.js';
 import { BenchSetupError, formatTable, machineInfo, Resources, type BenchContext, type BenchGoal, type BenchRow, type Benchmark } from './harness.js';
@@ -23,7 +24,7 @@ import { formatSummaryMarkdown, formatSummaryText, type RunInfo, type SummaryRow
 import { replaceMarkedBlock } from './readme-block.js';
 
 // Idle RSS first: measured before the other benchmarks have loaded the machine's page cache and CPUs.
-const ALL_BENCHMARKS: readonly Benchmark[] = [idleRss, connectRoundTrip, connectInstructions, bridgeThroughput, broadcastLatency];
+const ALL_BENCHMARKS: readonly Benchmark[] = [idleRss, connectRoundTrip, connectInstructions, bridgeThroughput, broadcastLatency, farmSessions];
 
 /** BENCH_ONLY: comma-separated parts of benchmark names, e.g. `BENCH_ONLY=bridge,broadcast`; default all. */
 function selected(): readonly Benchmark[] {
