@@ -9,7 +9,7 @@ import pino, { type Logger } from 'pino';
 import WebSocket from 'ws';
 import { CONTROL_CHANNEL } from '../channels/channel-name.js';
 import { WebClientChannel } from './channel.js';
-import { createGatewaySession, toLibdatachannelIceServers, type GatewaySession } from './gateway.js';
+import { createGatewaySession, toLibdatachannelIceServers, type GatewaySession, type SessionPlacement } from './gateway.js';
 import { errorMessage, guarded } from './guard.js';
 import { selectedCandidatePair, type CandidatePairInfo } from '../platform/candidate-pair.js';
 import { parseIceServer } from '../platform/ice-servers.js';
@@ -53,6 +53,8 @@ export interface WebClientOptions {
    * used besides the gateway's metadata.stun_servers: a page can configure its own too.
    */
   iceServers?: string[];
+  /** Where a farm gateway should place the session (docs/farm.md); a single `serve` ignores it. */
+  placement?: SessionPlacement;
 }
 
 export interface WebClientCloseInfo {
@@ -112,7 +114,7 @@ export async function connectWebClient(options: WebClientOptions): Promise<WebCl
   const log = options.log ?? pino({ level: 'silent' });
   const ownServers = ownIceServers(options.iceServers ?? []);
   // The session request is bounded by the same time as the channels' opening (the CLI's --timeout).
-  const session = await createGatewaySession({ gateway: options.gateway, token: options.token, timeoutMs: options.openTimeoutMs ?? 30_000 });
+  const session = await createGatewaySession({ gateway: options.gateway, token: options.token, placement: options.placement, timeoutMs: options.openTimeoutMs ?? 30_000 });
   log.debug({ session: session.id }, 'gateway session created');
   const withOwnServers: GatewaySession = { ...session, stunServers: [...session.stunServers, ...ownServers] };
   const client = new WebClientImpl(withOwnServers, names, apiVersion, log.child({ session: session.id }), options.openTimeoutMs ?? 30_000);
