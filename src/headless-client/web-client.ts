@@ -215,6 +215,14 @@ class WebClientImpl implements WebClient {
       if (!this.#remoteDescriptionSet && this.#closeInfo === undefined) {
         this.#fail(`the signaling WebSocket closed before negotiation finished (code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ''})`);
       }
+      // A farm gateway closes the signaling WebSocket with 1011 when the session's instance
+      // vanished, restarted or ended the session (docs/farm.md): the peer may take ICE's
+      // consent timeout to notice, so the gateway's reason (it names the instance) ends it now.
+      // Other closes after negotiation leave the session alone: a gateway going away (1001)
+      // does not stop WebRTC, which flows directly.
+      else if (code === 1011 && this.#closeInfo === undefined && this.#closing === undefined) {
+        this.#fail(`the gateway ended the session (1011${reason.length > 0 ? `: ${reason.toString()}` : ''})`);
+      }
     });
     try {
       this.#createPeerConnection();

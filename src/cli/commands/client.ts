@@ -109,7 +109,8 @@ Exit status:
   1  the gateway refused the token (401), could not be reached, or answered another error (e.g.
      503 "no free instance: 2 of 2 busy" from a farm gateway: the message carries the status, the
      server's text and its Retry-After; 404 when no instance matches --instance/--device/--label),
-     signaling or WebRTC failed,
+     signaling or WebRTC failed, a farm gateway ended the session because its instance stopped,
+     vanished or restarted (WebSocket 1011; the message is the gateway's reason, naming the instance),
      or a channel was closed by the server before it opened (e.g. a name the server rejects)
   2  usage error`;
 
