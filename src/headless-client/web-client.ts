@@ -55,6 +55,13 @@ export interface WebClientOptions {
   iceServers?: string[];
   /** Where a farm gateway should place the session (docs/farm.md); a single `serve` ignores it. */
   placement?: SessionPlacement;
+  /**
+   * Keep the signaling WebSocket open once ICE is connected (the SDK closes it then). A farm
+   * gateway closes it with 1011 and a reason naming the instance when the instance vanished or
+   * stopped; that reason ends the session at once, where the peer would otherwise wait for ICE's
+   * consent timeout (about 30 s) and fail without saying which instance went.
+   */
+  keepSignalingOpen?: boolean;
 }
 
 export interface WebClientCloseInfo {
@@ -117,7 +124,7 @@ export async function connectWebClient(options: WebClientOptions): Promise<WebCl
   const session = await createGatewaySession({ gateway: options.gateway, token: options.token, placement: options.placement, timeoutMs: options.openTimeoutMs ?? 30_000 });
   log.debug({ session: session.id }, 'gateway session created');
   const withOwnServers: GatewaySession = { ...session, stunServers: [...session.stunServers, ...ownServers] };
-  const client = new WebClientImpl(withOwnServers, names, apiVersion, log.child({ session: session.id }), options.openTimeoutMs ?? 30_000);
+  const client = new WebClientImpl(withOwnServers, names, apiVersion, log.child({ session: session.id }), options.openTimeoutMs ?? 30_000, options.keepSignalingOpen ?? false);
   await client.start();
   return client;
 }
@@ -151,6 +158,7 @@ class WebClientImpl implements WebClient {
     readonly apiVersion: ApiVersion,
     private readonly log: Logger,
     private readonly openTimeoutMs: number,
+    private readonly keepSignalingOpen: boolean,
   ) {
     this.opened = new Promise<void>((resolve, reject) => {
       this.#resolveOpened = resolve;
@@ -465,8 +473,8 @@ class WebClientImpl implements WebClient {
       case 'completed':
         clearTimeout(this.#disconnectedTimer);
         this.#disconnectedTimer = undefined;
-        // As the SDK: the WebSocket is done once ICE is connected.
-        if (this.#ws && this.#ws.readyState === WebSocket.OPEN) this.#ws.close(1000);
+        // As the SDK: the WebSocket is done once ICE is connected (unless kept to hear a farm gateway).
+        if (!this.keepSignalingOpen && this.#ws && this.#ws.readyState === WebSocket.OPEN) this.#ws.close(1000);
         break;
       case 'disconnected':
         if (this.#disconnectedTimer === undefined) {

@@ -59,6 +59,9 @@ describe('farm faults: nats-server', () => {
     expect(placed.status).toBe(201);
     await untilInstances(gateway.url, (a) => a.instances.find((i) => i.name === 'nr-2')?.session === placed.metadata!.id, 'the new session on nr-2');
     expect(gateway.events().filter((e) => e.event === 'farm.gateway.instance_dropped')).toEqual([]);
+    // The client keeps its signaling WebSocket: its relay through NATS survived the restart too.
+    expect(gateway.events().filter((e) => e.event === 'farm.gateway.relay_closed' && e.session === session)).toEqual([]);
+    expect(gateway.events().some((e) => e.event === 'farm.gateway.relay_opened' && e.session === session)).toBe(true);
   });
 
   it('gateway without nats-server: listens at once (ready block), 503 "NATS not connected" with Retry-After, an empty list with nats "disconnected"; connects once NATS appears', async () => {

@@ -93,6 +93,10 @@ Options:
   -q, --quiet            no status lines on stderr (errors are still printed)
   -h, --help             show this help
 
+Unlike the SDK, the client keeps the signaling WebSocket open for the whole session: a farm gateway
+closes it with 1011 and a reason naming the instance when that instance stops or vanishes, which
+ends the session at once with that reason (exit 1) instead of after ICE's timeout.
+
 stdout is the channels' data only. stderr gets one line when the channels are open (with the ICE
 path: each side's candidate type, host, srflx, prflx or relay), one when the
 server closes a channel, and one when the session ends, saying why when it can tell (the platform
@@ -249,7 +253,7 @@ export async function runClient(argv: string[], io: ClientIo): Promise<number> {
   if (io.signal?.aborted) return EXIT_OK;
   let client: WebClient;
   try {
-    client = await connectWebClient({ gateway, token, channels, log, apiVersion: apiText === '1' ? 1 : 2, openTimeoutMs, iceServers, placement });
+    client = await connectWebClient({ gateway, token, channels, log, apiVersion: apiText === '1' ? 1 : 2, openTimeoutMs, iceServers, placement, keepSignalingOpen: true });
   } catch (error) {
     return fail(describeConnectError(error));
   }
