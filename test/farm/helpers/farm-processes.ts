@@ -75,10 +75,10 @@ export async function startGateway(natsUrl: string, options: { port?: number; ar
 }
 
 /** `anbox-oob serve --nats URL --instance-name NAME` in a fresh temp dir (removed by stopAll). */
-export async function startInstance(natsUrl: string, name: string, args: string[] = []): Promise<DaemonHandle> {
+export async function startInstance(natsUrl: string, name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<DaemonHandle> {
   const dir = makeTempDir('aoob-faults-');
   cleanups.push(() => removeTempDir(dir));
-  const daemon = await startDaemon(dir, ['--nats', natsUrl, '--instance-name', name, '--heartbeat-ms', '500', ...args], { command: 'serve' });
+  const daemon = await startDaemon(dir, ['--nats', natsUrl, '--instance-name', name, '--heartbeat-ms', '500', ...args], { command: 'serve', env });
   track(daemon.child);
   return daemon;
 }
