@@ -233,6 +233,10 @@ export class InstanceAgent {
       nc.subscribe(instanceSubject(name, 'signal'), { callback: (error, msg) => error || this.onRequest('signal', msg) }),
       nc.subscribe(DISCOVER_SUBJECT, { callback: (error) => error || this.publishHeartbeat() }),
     ];
+    // Round trip: the subscriptions are in place at nats-server when start() resolves, so a
+    // request sent right after (a test, a script) finds a responder instead of "503 no responders".
+    await nc.flush().catch(() => undefined);
+    if (this.stopping) return;
     this.heartbeatTimer = setInterval(() => this.publishHeartbeat(), intervalMs);
     this.heartbeatTimer.unref();
     this.lapseTimer = setInterval(() => this.checkReservation(), Math.max(50, Math.min(1000, Math.floor(this.reservationMs / 4))));
