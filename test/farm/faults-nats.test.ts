@@ -92,4 +92,13 @@ describe('farm faults: nats-server', () => {
     await waitFor(() => instance.logLines().some((l) => l.event === 'farm.instance.session_placed'), 'the session placed on the instance', LONG);
     expect(await gateway.stop('SIGTERM')).toBe(0);
   });
+
+  it('a gateway still waiting for nats-server stops cleanly on SIGTERM (exit 0, farm.gateway.stopped)', async () => {
+    const gone = await startNatsServer();
+    await gone.stop();
+    const gateway = await startGateway(gone.url);
+    await waitFor(() => gateway.events().some((e) => e.event === 'farm.gateway.nats_unreachable'), 'the first attempt failing', LONG);
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+    expect(gateway.events().some((e) => e.event === 'farm.gateway.stopped')).toBe(true);
+  });
 });
