@@ -6,6 +6,23 @@ import { DEFAULT_HEARTBEAT_MS } from '../farm/instance/instance-agent.js';
 import { UsageError } from './command.js';
 import { NATS_HELP, NATS_OPTIONS, natsSettings, type NatsOptionValues } from './nats-options.js';
 
+/** `--label K=V` options (serve's, and the client's placement request) as an object; usage errors say why not. */
+export function parseLabelOptions(texts: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const text of texts) {
+    const at = text.indexOf('=');
+    const key = at > 0 ? text.slice(0, at) : '';
+    const value = at > 0 ? text.slice(at + 1) : '';
+    if (key === '' || key.length > MAX_LABEL_CHARS || value.length > MAX_LABEL_CHARS) {
+      throw new UsageError(`--label takes KEY=VALUE (each at most ${MAX_LABEL_CHARS} characters, the key not empty), not ${JSON.stringify(text)}`);
+    }
+    if (Object.hasOwn(labels, key)) throw new UsageError(`--label ${key} is given twice`);
+    labels[key] = value;
+  }
+  if (Object.keys(labels).length > MAX_LABELS) throw new UsageError(`at most ${MAX_LABELS} --label options`);
+  return labels;
+}
+
 /** `serve --nats`: the instance joins a farm (docs/farm.md). */
 export const INSTANCE_OPTIONS = {
   ...NATS_OPTIONS,
@@ -42,18 +59,7 @@ export function instanceSettings(values: InstanceOptionValues, env: NodeJS.Proce
   }
   const name = values['instance-name'] ?? defaultInstanceName(host);
   if (!INSTANCE_NAME.test(name)) throw new UsageError(`--instance-name takes 1-64 of A-Z a-z 0-9 _ - (a NATS subject token), not ${JSON.stringify(name)}`);
-  const labels: Record<string, string> = {};
-  for (const text of values.label ?? []) {
-    const at = text.indexOf('=');
-    const key = at > 0 ? text.slice(0, at) : '';
-    const value = at > 0 ? text.slice(at + 1) : '';
-    if (key === '' || key.length > MAX_LABEL_CHARS || value.length > MAX_LABEL_CHARS) {
-      throw new UsageError(`--label takes KEY=VALUE (each at most ${MAX_LABEL_CHARS} characters, the key not empty), not ${JSON.stringify(text)}`);
-    }
-    if (Object.hasOwn(labels, key)) throw new UsageError(`--label ${key} is given twice`);
-    labels[key] = value;
-  }
-  if (Object.keys(labels).length > MAX_LABELS) throw new UsageError(`at most ${MAX_LABELS} --label options`);
+  const labels = parseLabelOptions(values.label ?? []);
   const intervalText = values['heartbeat-ms'];
   const intervalMs = intervalText === undefined ? DEFAULT_HEARTBEAT_MS : Number(String(intervalText).trim());
   if (!Number.isInteger(intervalMs) || intervalMs < MIN_HEARTBEAT_INTERVAL_MS || intervalMs > MAX_HEARTBEAT_INTERVAL_MS) {

@@ -22,6 +22,16 @@ export class NatsSettingsError extends Error {
 /** One attempt a second, for ever: a farm outlives nats-server restarts. */
 const RECONNECT_WAIT_MS = 1000;
 
+const FATAL_NATS_CODES = new Set(['AUTHORIZATION_VIOLATION', 'AUTHENTICATION_EXPIRED', 'PERMISSIONS_VIOLATION']);
+
+/** nats-server refused our credentials or TLS: retrying will not heal it (an unreachable server may). */
+export function isFatalNatsConnectError(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && FATAL_NATS_CODES.has(code)) return true;
+  const message = error instanceof Error ? error.message : String(error);
+  return /authoriz|authenticat|certificate|self[- ]signed|tls|ssl/i.test(message);
+}
+
 /** The URL without credentials, for logs and errors. */
 export function redactNatsUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//');

@@ -32,14 +32,29 @@ export class GatewayError extends Error {
     message: string,
     /** The HTTP status, when the gateway answered. */
     readonly status?: number,
+    /** The server's own `error` text, when it gave one. */
+    readonly serverMessage?: string,
+    /** Its Retry-After header (seconds, or an HTTP date), when it asked to be retried. */
+    readonly retryAfter?: string,
   ) {
     super(message);
   }
 }
 
+/**
+ * Where the session should go, for a farm gateway (docs/farm.md "Placement"): fields of the
+ * POST /1.0/sessions/ body beside the SDK's own. A single `serve` ignores them.
+ */
+export interface SessionPlacement {
+  instance?: string;
+  device?: string;
+  labels?: Record<string, string>;
+}
+
 export interface CreateSessionOptions {
   gateway: string;
   token: string;
+  placement?: SessionPlacement;
   /** `session.app` in the SDK; the emulator accepts any. */
   app?: string;
   signal?: AbortSignal;
@@ -69,6 +84,7 @@ export async function createGatewaySession(options: CreateSessionOptions): Promi
     joinable: false,
     screen: { width: 1280, height: 720, fps: 60, density: 240 },
     extra_data: null,
+    ...placementFields(options.placement),
   };
   const timeoutMs = options.timeoutMs ?? DEFAULT_GATEWAY_TIMEOUT_MS;
   const timeout = AbortSignal.timeout(timeoutMs);
@@ -112,10 +128,13 @@ export async function createGatewaySession(options: CreateSessionOptions): Promi
     throw new GatewayError('UNAUTHORIZED', `the gateway refused the token (${response.status}${serverError ? `: ${serverError}` : ''})`, response.status);
   }
   if (response.status !== 201) {
+    const retryAfter = boundedHeader(response.headers.get('retry-after'));
     throw new GatewayError(
       'HTTP_STATUS',
-      `the gateway answered ${response.status} ${response.statusText} instead of 201${serverError ? `: ${serverError}` : ''}`,
+      `the gateway answered ${response.status} ${response.statusText} instead of 201${serverError ? `: ${serverError}` : ''}${retryAfter === undefined ? '' : ` (Retry-After: ${retryAfter}${/^\d+$/.test(retryAfter) ? ' s' : ''})`}`,
       response.status,
+      serverError,
+      retryAfter,
     );
   }
   if (!record) throw new GatewayError('BAD_RESPONSE', 'the gateway answered 201 without a JSON body', 201);
@@ -139,6 +158,22 @@ export async function createGatewaySession(options: CreateSessionOptions): Promi
     });
   }
   return { id: typeof id === 'string' ? id : String(id ?? ''), url, stunServers };
+}
+
+function placementFields(placement: SessionPlacement | undefined): Record<string, unknown> {
+  if (placement === undefined) return {};
+  const fields: Record<string, unknown> = {};
+  if (placement.instance !== undefined) fields.instance = placement.instance;
+  if (placement.device !== undefined) fields.device = placement.device;
+  if (placement.labels !== undefined && Object.keys(placement.labels).length > 0) fields.labels = { ...placement.labels };
+  return fields;
+}
+
+/** A header value fit for a one-line message: printable, at most 64 characters, else left out. */
+function boundedHeader(value: string | null): string | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  return text.length > 0 && text.length <= 64 && /^[\x20-\x7e]+$/.test(text) ? text : undefined;
 }
 
 /**

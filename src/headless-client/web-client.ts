@@ -9,7 +9,7 @@ import pino, { type Logger } from 'pino';
 import WebSocket from 'ws';
 import { CONTROL_CHANNEL } from '../channels/channel-name.js';
 import { WebClientChannel } from './channel.js';
-import { createGatewaySession, toLibdatachannelIceServers, type GatewaySession } from './gateway.js';
+import { createGatewaySession, toLibdatachannelIceServers, type GatewaySession, type SessionPlacement } from './gateway.js';
 import { errorMessage, guarded } from './guard.js';
 import { selectedCandidatePair, type CandidatePairInfo } from '../platform/candidate-pair.js';
 import { parseIceServer } from '../platform/ice-servers.js';
@@ -53,6 +53,15 @@ export interface WebClientOptions {
    * used besides the gateway's metadata.stun_servers: a page can configure its own too.
    */
   iceServers?: string[];
+  /** Where a farm gateway should place the session (docs/farm.md); a single `serve` ignores it. */
+  placement?: SessionPlacement;
+  /**
+   * Keep the signaling WebSocket open once ICE is connected (the SDK closes it then). A farm
+   * gateway closes it with 1011 and a reason naming the instance when the instance vanished or
+   * stopped; that reason ends the session at once, where the peer would otherwise wait for ICE's
+   * consent timeout (about 30 s) and fail without saying which instance went.
+   */
+  keepSignalingOpen?: boolean;
 }
 
 export interface WebClientCloseInfo {
@@ -112,10 +121,10 @@ export async function connectWebClient(options: WebClientOptions): Promise<WebCl
   const log = options.log ?? pino({ level: 'silent' });
   const ownServers = ownIceServers(options.iceServers ?? []);
   // The session request is bounded by the same time as the channels' opening (the CLI's --timeout).
-  const session = await createGatewaySession({ gateway: options.gateway, token: options.token, timeoutMs: options.openTimeoutMs ?? 30_000 });
+  const session = await createGatewaySession({ gateway: options.gateway, token: options.token, placement: options.placement, timeoutMs: options.openTimeoutMs ?? 30_000 });
   log.debug({ session: session.id }, 'gateway session created');
   const withOwnServers: GatewaySession = { ...session, stunServers: [...session.stunServers, ...ownServers] };
-  const client = new WebClientImpl(withOwnServers, names, apiVersion, log.child({ session: session.id }), options.openTimeoutMs ?? 30_000);
+  const client = new WebClientImpl(withOwnServers, names, apiVersion, log.child({ session: session.id }), options.openTimeoutMs ?? 30_000, options.keepSignalingOpen ?? false);
   await client.start();
   return client;
 }
@@ -149,6 +158,7 @@ class WebClientImpl implements WebClient {
     readonly apiVersion: ApiVersion,
     private readonly log: Logger,
     private readonly openTimeoutMs: number,
+    private readonly keepSignalingOpen: boolean,
   ) {
     this.opened = new Promise<void>((resolve, reject) => {
       this.#resolveOpened = resolve;
@@ -212,6 +222,14 @@ class WebClientImpl implements WebClient {
       // peer connection is up means signaling failed.
       if (!this.#remoteDescriptionSet && this.#closeInfo === undefined) {
         this.#fail(`the signaling WebSocket closed before negotiation finished (code ${code}${reason.length > 0 ? `: ${reason.toString()}` : ''})`);
+      }
+      // A farm gateway closes the signaling WebSocket with 1011 when the session's instance
+      // vanished, restarted or ended the session (docs/farm.md): the peer may take ICE's
+      // consent timeout to notice, so the gateway's reason (it names the instance) ends it now.
+      // Other closes after negotiation leave the session alone: a gateway going away (1001)
+      // does not stop WebRTC, which flows directly.
+      else if (code === 1011 && this.#closeInfo === undefined && this.#closing === undefined) {
+        this.#fail(`the gateway ended the session (1011${reason.length > 0 ? `: ${reason.toString()}` : ''})`);
       }
     });
     try {
@@ -455,8 +473,8 @@ class WebClientImpl implements WebClient {
       case 'completed':
         clearTimeout(this.#disconnectedTimer);
         this.#disconnectedTimer = undefined;
-        // As the SDK: the WebSocket is done once ICE is connected.
-        if (this.#ws && this.#ws.readyState === WebSocket.OPEN) this.#ws.close(1000);
+        // As the SDK: the WebSocket is done once ICE is connected (unless kept to hear a farm gateway).
+        if (!this.keepSignalingOpen && this.#ws && this.#ws.readyState === WebSocket.OPEN) this.#ws.close(1000);
         break;
       case 'disconnected':
         if (this.#disconnectedTimer === undefined) {

@@ -36,6 +36,8 @@ export interface GatewayHost {
 export interface GatewayGetRoute {
   readonly path: RegExp;
   respond(): unknown;
+  /** Fields beside `metadata` at the top of the answer (the farm gateway's `nats` state). */
+  fields?(): Record<string, string>;
 }
 
 /**
@@ -155,7 +157,7 @@ async function handle(host: GatewayHost, req: IncomingMessage, res: ServerRespon
     }
     authorize(host, req);
     drain(req);
-    sendJson(res, 200, { type: 'sync', status: 'success', status_code: 200, metadata: route.respond() });
+    sendJson(res, 200, { type: 'sync', status: 'success', status_code: 200, ...route.fields?.(), metadata: route.respond() });
     return;
   }
   if (SIGNALING.test(path)) throw new HttpError(426, 'this is the signaling WebSocket: connect with a WebSocket client', { Upgrade: 'websocket' });

@@ -179,7 +179,7 @@ describe('farm gateway', () => {
     await waitFor(() => farm!.lines.some((l) => l.event === 'farm.nats_disconnected'), 'disconnection noticed');
     const meanwhile = await createSession();
     expect(meanwhile.status).toBe(503);
-    expect(meanwhile.json.error).toMatch(/not connected to NATS/);
+    expect(meanwhile.json.error).toMatch(/NATS not connected/);
     // Longer than 3 intervals: expiry is paused while NATS is down, so nothing is dropped.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(farm!.gateway.instances()).toHaveLength(2);

@@ -2,7 +2,10 @@ import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { cleanup as cleanupDataChannels, initLogger } from 'node-datachannel';
 import { ChannelNameError, CONTROL_CHANNEL, validateChannelName } from '../../channels/channel-name.js';
-import { GatewayError } from '../../headless-client/gateway.js';
+import { GatewayError, type SessionPlacement } from '../../headless-client/gateway.js';
+import { INSTANCE_NAME } from '../../farm/subjects.js';
+import { MAX_FIELD_CHARS } from '../../farm/farm-messages.js';
+import { parseLabelOptions } from '../instance-options.js';
 import { errorMessage } from '../../headless-client/guard.js';
 import { Utf8Classifier, type Piece } from '../../headless-client/utf8.js';
 import { connectWebClient, MAX_DATA_CHANNELS, type WebClient, type WebClientCloseInfo } from '../../headless-client/web-client.js';
@@ -30,6 +33,9 @@ const OPTIONS = {
   stun: { type: 'string', multiple: true },
   turn: { type: 'string', multiple: true },
   timeout: { type: 'string' },
+  instance: { type: 'string' },
+  device: { type: 'string' },
+  label: { type: 'string', multiple: true },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
@@ -73,6 +79,11 @@ Options:
   --turn URL             a TURN server of the client's own, besides the gateway's (repeatable), for
                          a client that reaches the instance only through a relay:
                          turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp] or turns:…
+  --instance NAME        farm gateway (\`anbox-oob gateway\`, docs/farm.md): place the session on the
+                         instance started with --instance-name NAME ("instance" in the POST body)
+  --device SERIAL        farm gateway: on the instance whose device is SERIAL ("device")
+  --label K=V            farm gateway: on an instance carrying this label (repeatable; all must
+                         match; "labels"). A single \`serve\` ignores these three
   --api-version 1|2      signaling API version (default 2, the SDK's default; 1: this client offers)
   --timeout MS           fail when the channels are not all open after MS milliseconds (default ${DEFAULT_OPEN_TIMEOUT_MS});
                          the gateway's session request gets the same bound (its answer at most 1 MiB)
@@ -81,6 +92,10 @@ Options:
   --log-format FORMAT    json | pretty (default: pretty on a terminal, else JSON lines)
   -q, --quiet            no status lines on stderr (errors are still printed)
   -h, --help             show this help
+
+Unlike the SDK, the client keeps the signaling WebSocket open for the whole session: a farm gateway
+closes it with 1011 and a reason naming the instance when that instance stops or vanishes, which
+ends the session at once with that reason (exit 1) instead of after ICE's timeout.
 
 stdout is the channels' data only. stderr gets one line when the channels are open (with the ICE
 path: each side's candidate type, host, srflx, prflx or relay), one when the
@@ -95,7 +110,11 @@ channels close after their data, then {"type":"stream::disconnect"} goes on \`co
 Exit status:
   0  stdin ended and everything was sent (then the client disconnected), the server ended the
      session, or SIGINT/SIGTERM stopped the client (after a clean disconnect)
-  1  the gateway refused the token (401) or could not be reached, signaling or WebRTC failed,
+  1  the gateway refused the token (401), could not be reached, or answered another error (e.g.
+     503 "no free instance: 2 of 2 busy" from a farm gateway: the message carries the status, the
+     server's text and its Retry-After; 404 when no instance matches --instance/--device/--label),
+     signaling or WebRTC failed, a farm gateway ended the session because its instance stopped,
+     vanished or restarted (WebSocket 1011; the message is the gateway's reason, naming the instance),
      or a channel was closed by the server before it opened (e.g. a name the server rejects)
   2  usage error`;
 
@@ -148,6 +167,14 @@ function parseMs(value: string | undefined, option: string, fallback: number): n
   return Number(value);
 }
 
+/** --instance/--device/--label: the farm placement fields of the session request, checked. */
+function placementOptions(instance: string | undefined, device: string | undefined, labelTexts: string[] | undefined): SessionPlacement | undefined {
+  if (instance === undefined && device === undefined && labelTexts === undefined) return undefined;
+  if (instance !== undefined && !INSTANCE_NAME.test(instance)) throw new UsageError(`--instance takes an instance name (1-64 of A-Z a-z 0-9 _ -), not ${JSON.stringify(instance)}`);
+  if (device !== undefined && (device === '' || device.length > MAX_FIELD_CHARS)) throw new UsageError(`--device takes a device serial of 1-${MAX_FIELD_CHARS} characters`);
+  return { instance, device, labels: labelTexts === undefined ? undefined : parseLabelOptions(labelTexts) };
+}
+
 /** One received message as the --json line. */
 export function jsonLine(channel: string, data: string | Buffer): string {
   return (
@@ -197,6 +224,7 @@ export async function runClient(argv: string[], io: ClientIo): Promise<number> {
   const apiText = values['api-version'] ?? '2';
   if (apiText !== '1' && apiText !== '2') throw new UsageError(`--api-version must be 1 or 2, not "${apiText}"`);
   const iceServers = [...(values.stun ?? []).map((url) => checkIceUrl(url, '--stun')), ...(values.turn ?? []).map((url) => checkIceUrl(checkTurnUrl(url), '--turn'))];
+  const placement = placementOptions(values.instance, values.device, values.label);
   const linger = parseMs(values.linger, '--linger', DEFAULT_LINGER_MS);
   const openTimeoutMs = parseMs(values.timeout, '--timeout', DEFAULT_OPEN_TIMEOUT_MS);
   const format = values['log-format'];
@@ -225,7 +253,7 @@ export async function runClient(argv: string[], io: ClientIo): Promise<number> {
   if (io.signal?.aborted) return EXIT_OK;
   let client: WebClient;
   try {
-    client = await connectWebClient({ gateway, token, channels, log, apiVersion: apiText === '1' ? 1 : 2, openTimeoutMs, iceServers });
+    client = await connectWebClient({ gateway, token, channels, log, apiVersion: apiText === '1' ? 1 : 2, openTimeoutMs, iceServers, placement, keepSignalingOpen: true });
   } catch (error) {
     return fail(describeConnectError(error));
   }

@@ -6,7 +6,7 @@ import { createLogger, isLogLevel, LOG_LEVELS } from '../../log/logger.js';
 import { TOKEN_ENV } from '../../platform/auth.js';
 import { MIN_TOKEN_LENGTH } from '../../platform/gateway-limits.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
-import { parseListen } from '../daemon-options.js';
+import { checkTurnUrl, parseListen } from '../daemon-options.js';
 import { NATS_HELP, NATS_OPTIONS, natsSettings } from '../nats-options.js';
 
 const OPTIONS = {
@@ -15,6 +15,7 @@ const OPTIONS = {
   'token-file': { type: 'string' },
   token: { type: 'string' },
   stun: { type: 'string', multiple: true },
+  turn: { type: 'string', multiple: true },
   'allow-origin': { type: 'string', multiple: true },
   'max-connections': { type: 'string' },
   'log-level': { type: 'string' },
@@ -36,8 +37,10 @@ exactly as \`serve\` does:
   - GET /1.0/instances (with the token): the instances, their state, device, channels and session;
   - the demo page at /, as \`serve\`.
 Every request but the page needs "Authorization: Macaroon root=<token>". Prints the gateway URL and
-the token once ready. Stops cleanly on SIGTERM or SIGINT (Ctrl-C): signaling WebSockets close with
-1001; the instances keep running.
+the token once ready; it listens even while nats-server is not reachable (POST /1.0/sessions/
+answers 503 "NATS not connected" with Retry-After, GET /1.0/instances an empty list with
+"nats": "disconnected") and connects once nats-server is up. Stops cleanly on SIGTERM or
+SIGINT (Ctrl-C): signaling WebSockets close with 1001; the instances keep running.
 
 Options:
   --listen HOST:PORT      where to listen (default ${DEFAULT_GATEWAY_LISTEN.host}:${DEFAULT_GATEWAY_LISTEN.port})
@@ -45,6 +48,9 @@ Options:
   --token TOKEN             or --token (visible to every local user in ps). Default: generated, printed
   --stun URL              a STUN/TURN server for browsers (repeatable; stun:H:P, turn:USER:PASS@H:P);
                           replaces the instance's own in metadata.stun_servers
+  --turn URL              a TURN server (relay) for browsers (repeatable), for peers that cannot reach
+                          the instance hosts directly: turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp]
+                          or turns:…; in metadata.stun_servers as {urls, username, password} like --stun's
   --allow-origin ORIGIN   CORS: only pages from this origin may call the gateway (repeatable; default any)
   --max-connections N     HTTP + WebSocket connections held at once (default 256)
   --log-level LEVEL       ${LOG_LEVELS.join(', ')} (default info); logs are JSON lines on stdout
@@ -69,6 +75,7 @@ export const gatewayCommand: Command = {
     if (positionals.length > 0) throw new UsageError(`gateway takes no arguments (got "${positionals[0]}")`);
     const nats = natsSettings(values, process.env);
     if (nats === undefined) throw new UsageError('--nats URL is required (where nats-server runs, e.g. nats://127.0.0.1:4222)');
+    const stunUrls = [...(values.stun ?? []), ...(values.turn ?? []).map((url) => checkTurnUrl(url))];
     const listen = values.listen === undefined ? { ...DEFAULT_GATEWAY_LISTEN } : parseListen(values.listen);
     const token = gatewayToken(values.token, values['token-file'], process.env);
     const level = values['log-level'] ?? 'info';
@@ -91,7 +98,7 @@ export const gatewayCommand: Command = {
     try {
       let gateway: FarmGateway;
       try {
-        gateway = await FarmGateway.start({ nats, log, listen, token: token?.value, stunUrls: values.stun, allowOrigins: values['allow-origin'], maxConnections });
+        gateway = await FarmGateway.start({ nats, log, listen, token: token?.value, stunUrls, allowOrigins: values['allow-origin'], maxConnections });
       } catch (error) {
         log.fatal({ event: 'farm.gateway.start_failed', err: error }, error instanceof Error ? error.message : String(error));
         return EXIT_FAILURE;
@@ -104,6 +111,7 @@ export const gatewayCommand: Command = {
           `  gateway URL     ${gateway.url}   (the SDK's gateway; POST /1.0/sessions/)`,
           `  token           ${gateway.token} (${source})`,
           `  page            ${gateway.pageUrl}`,
+          `  NATS            ${gateway.natsConnected ? `connected to ${redactNatsUrl(nats.url)}` : `${redactNatsUrl(nats.url)} not reachable yet: sessions get 503 until it is (retrying every second)`}`,
           `  instances       GET ${gateway.url}/1.0/instances, or anbox-oob status --nats ${redactNatsUrl(nats.url)}`,
           '  Ctrl-C stops. The log follows.',
           '',

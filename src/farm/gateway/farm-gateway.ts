@@ -24,7 +24,7 @@ import {
   type PlaceReply,
   type PlacementRequest,
 } from '../farm-messages.js';
-import { connectNats, redactNatsUrl, type NatsSettings } from '../nats-connection.js';
+import { connectNats, isFatalNatsConnectError, natsConnectionOptions, redactNatsUrl, type NatsSettings } from '../nats-connection.js';
 import { DISCOVER_SUBJECT, HEARTBEAT_SUBJECT, instanceSubject, SESSION_ENDED_SUBJECT } from '../subjects.js';
 import { InstanceRegistry, MISSED_INTERVALS, type InstanceView } from './instance-registry.js';
 import { PLACE_TIMEOUT_MS, placeSession } from './placement.js';
@@ -38,6 +38,11 @@ export const MAX_FARM_SESSIONS = 4096;
 const EXPIRY_CHECK_MS = 200;
 const SIGNALING_PATH = /^\/1\.0\/sessions\/([^/?#]+)\/signaling\/?$/;
 const INSTANCES_PATH = /^\/1\.0\/instances\/?$/;
+/** While nats-server is away: new sessions wait; one attempt a second, as nats.js reconnects. */
+const NATS_RETRY_MS = 1000;
+/** A first connection attempt that hears nothing (a host that drops packets) gives up after this. */
+const FIRST_CONNECT_TIMEOUT_MS = 2000;
+const NATS_DOWN_MESSAGE = 'NATS not connected: the gateway cannot reach its instances; retry shortly';
 
 export class FarmGatewayStartError extends Error {
   override readonly name = 'FarmGatewayStartError';
@@ -77,14 +82,16 @@ export class FarmGateway {
   private readonly relays = new Set<SignalingRelay>();
   private readonly limited: RateLimitedLog;
   private readonly log: Logger;
-  private natsUp = true;
+  /** Undefined until the first connection to nats-server succeeds (the gateway listens before). */
+  private nc: NatsConnection | undefined;
+  private natsUp = false;
+  private natsRetryTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private closing: Promise<void> | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private gateway!: GatewayServer;
 
   private constructor(
-    private readonly nc: NatsConnection,
     private readonly options: FarmGatewayOptions,
     private readonly stunServers: GatewayStunServer[] | undefined,
     token: { value: string; generated: boolean },
@@ -109,26 +116,37 @@ export class FarmGateway {
       throw new FarmGatewayStartError(`--stun ${error instanceof Error ? error.message : String(error)}`);
     }
     const name = options.name ?? `gateway-${hostname()}-${process.pid}`.slice(0, 128);
-    let self: FarmGateway | undefined;
-    const nc = await connectNats(options.nats, `anbox-oob gateway ${name}`, options.log, () => self?.onNatsReconnect());
-    const farm = new FarmGateway(nc, options, stunServers, token, name);
-    self = farm;
+    // Checked before listening: a URL that cannot work is a start error, not a retry loop.
     try {
-      await farm.listen();
+      natsConnectionOptions(options.nats, name);
     } catch (error) {
-      await nc.close().catch(() => undefined);
-      throw error;
+      throw new FarmGatewayStartError(error instanceof Error ? error.message : String(error));
     }
-    farm.watchNats();
-    farm.subscribe();
+    const farm = new FarmGateway(options, stunServers, token, name);
+    await farm.listen();
     farm.expiryTimer = setInterval(() => farm.expire(), EXPIRY_CHECK_MS);
     farm.expiryTimer.unref();
-    farm.publishDiscover();
     farm.log.info(
       { event: 'farm.gateway.listening', url: farm.url, gateway: name, nats: redactNatsUrl(options.nats.url), maxConnections: farm.gateway.maxConnections },
       `farm gateway listening on ${farm.url}`,
     );
+    // The first attempt is awaited (a local nats-server answers at once, so the ready gateway
+    // already places sessions); when it fails the gateway serves anyway (503 "NATS not connected")
+    // and keeps trying in the background.
+    let joined: boolean;
+    try {
+      joined = await farm.connectOnce(true);
+    } catch (error) {
+      await farm.close();
+      throw error;
+    }
+    if (!joined) farm.scheduleNatsRetry();
     return farm;
+  }
+
+  /** Whether the gateway holds a live NATS connection (GET /1.0/instances says it as `nats`). */
+  get natsConnected(): boolean {
+    return this.nc !== undefined && this.natsUp && !this.nc.isClosed();
   }
 
   get pageUrl(): string {
@@ -164,7 +182,7 @@ export class FarmGateway {
         createSession: (origin, body) => this.createSession(origin, body),
         joinSession: (id, origin) => this.joinSession(id, origin),
         fallbackOrigin: () => gateway.fallbackOrigin(),
-        extraRoutes: [{ path: INSTANCES_PATH, respond: () => this.registry.list() }],
+        extraRoutes: [{ path: INSTANCES_PATH, respond: () => this.registry.list(), fields: () => ({ nats: this.natsConnected ? 'connected' : 'disconnected' }) }],
       },
       admitSignaling: (req) => this.admitSignaling(req),
     });
@@ -177,10 +195,11 @@ export class FarmGateway {
     this.stopping = true;
     this.log.info({ event: 'farm.gateway.stopping' }, 'farm gateway stopping');
     clearInterval(this.expiryTimer);
+    clearTimeout(this.natsRetryTimer);
     this.gateway.beginClose('gateway stopping');
     for (const relay of [...this.relays]) relay.end(1001, 'the gateway is stopping', true);
-    await this.nc.flush().catch(() => undefined);
-    await this.nc.close().catch(() => undefined);
+    await this.nc?.flush().catch(() => undefined);
+    await this.nc?.close().catch(() => undefined);
     await this.gateway.finishClose();
     this.limited.flush();
     this.log.info({ event: 'farm.gateway.stopped' }, 'farm gateway stopped');
@@ -188,9 +207,66 @@ export class FarmGateway {
 
   // ---- NATS ------------------------------------------------------------------------------------
 
-  private watchNats(): void {
+  /**
+   * One attempt at the first NATS connection. True when connected (subscribed, discover sent);
+   * false when nats-server is not reachable (logged); throws FarmGatewayStartError when it refuses
+   * our credentials or TLS, which retrying will not heal.
+   */
+  private async connectOnce(first: boolean): Promise<boolean> {
+    const url = redactNatsUrl(this.options.nats.url);
+    let nc: NatsConnection;
+    try {
+      nc = await connectNats(this.options.nats, `anbox-oob gateway ${this.name}`, this.log, () => this.onNatsReconnect(), {
+        waitOnFirstConnect: false,
+        timeout: FIRST_CONNECT_TIMEOUT_MS,
+      });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (isFatalNatsConnectError(error)) {
+        throw new FarmGatewayStartError(`NATS at ${url} refused the gateway: ${reason}; check --nats-user/--nats-password-file, --nats-creds or the --nats-tls-* options`);
+      }
+      if (first) {
+        this.log.warn(
+          { event: 'farm.gateway.nats_unreachable', url, err: reason },
+          `NATS at ${url} is not reachable (${reason}); the gateway answers 503 "NATS not connected" to new sessions and keeps trying every ${NATS_RETRY_MS / 1000} s`,
+        );
+      } else {
+        this.log.debug({ event: 'farm.gateway.nats_retry_failed', url, err: reason }, 'NATS still unreachable');
+      }
+      return false;
+    }
+    if (this.stopping) {
+      await nc.close().catch(() => undefined);
+      return false;
+    }
+    this.nc = nc;
+    this.natsUp = true;
+    this.watchNats(nc);
+    this.subscribe(nc);
+    this.publishDiscover();
+    if (!first) this.log.info({ event: 'farm.gateway.nats_joined', url }, `NATS at ${url} is up: the gateway places sessions`);
+    return true;
+  }
+
+  private scheduleNatsRetry(): void {
+    if (this.stopping) return;
+    this.natsRetryTimer = setTimeout(() => {
+      void this.connectOnce(false).then(
+        (joined) => {
+          if (!joined) this.scheduleNatsRetry();
+        },
+        (error: unknown) => {
+          // Credentials refused after the start: keep serving (503) rather than die, and say why.
+          this.log.error({ event: 'farm.gateway.nats_refused', err: error instanceof Error ? error.message : String(error) }, error instanceof Error ? error.message : String(error));
+        },
+      );
+    }, NATS_RETRY_MS);
+    this.natsRetryTimer.unref();
+  }
+
+  private watchNats(nc: NatsConnection): void {
     void (async () => {
-      for await (const status of this.nc.status()) {
+      for await (const status of nc.status()) {
         if (status.type === 'disconnect') {
           this.natsUp = false;
           this.registry.pause();
@@ -206,13 +282,13 @@ export class FarmGateway {
   }
 
   private publishDiscover(): void {
-    if (this.nc.isClosed()) return;
+    if (this.nc === undefined || this.nc.isClosed()) return;
     this.nc.publish(DISCOVER_SUBJECT, encodeFarmMessage({ v: 1 }));
   }
 
-  private subscribe(): void {
-    this.nc.subscribe(HEARTBEAT_SUBJECT, { callback: (error, msg) => !error && this.onHeartbeat(msg) });
-    this.nc.subscribe(SESSION_ENDED_SUBJECT, { callback: (error, msg) => !error && this.onSessionEnded(msg) });
+  private subscribe(nc: NatsConnection): void {
+    nc.subscribe(HEARTBEAT_SUBJECT, { callback: (error, msg) => !error && this.onHeartbeat(msg) });
+    nc.subscribe(SESSION_ENDED_SUBJECT, { callback: (error, msg) => !error && this.onSessionEnded(msg) });
   }
 
   private badMessage(msg: Msg, error: unknown): void {
@@ -294,12 +370,13 @@ export class FarmGateway {
   }
 
   private async request(instance: string, kind: 'place' | 'join' | 'signal', message: object): Promise<Uint8Array> {
+    if (this.nc === undefined) throw new Error('NATS not connected');
     const reply = await this.nc.request(instanceSubject(instance, kind), encodeFarmMessage(message), { timeout: PLACE_TIMEOUT_MS });
     return reply.data;
   }
 
   private requireNats(): void {
-    if (!this.natsUp || this.nc.isClosed()) throw new GatewayHttpError(503, 'the gateway is not connected to NATS; retry shortly', { retryAfterSeconds: 1 });
+    if (!this.natsConnected) throw new GatewayHttpError(503, NATS_DOWN_MESSAGE, { retryAfterSeconds: 1 });
   }
 
   // ---- HTTP ------------------------------------------------------------------------------------
@@ -380,9 +457,10 @@ export class FarmGateway {
     const instance = this.sessions.get(session);
     if (instance === undefined) return refuse(404, 'unknown session');
     if (secret === null || secret === '' || secret.length > 128) return refuse(401, 'missing signaling secret; ask the gateway for a new session or join');
-    if (!this.natsUp) return refuse(503, 'the gateway is not connected to NATS; retry shortly');
+    const nc = this.nc;
+    if (nc === undefined || !this.natsConnected) return refuse(503, NATS_DOWN_MESSAGE);
     const relay = new SignalingRelay({
-      nc: this.nc,
+      nc,
       log: this.log,
       limited: this.limited,
       instance,

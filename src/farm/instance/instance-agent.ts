@@ -16,7 +16,7 @@ import {
   type SessionEnded,
   type SignalReply,
 } from '../farm-messages.js';
-import { connectNats, redactNatsUrl, type NatsSettings } from '../nats-connection.js';
+import { connectNats, isFatalNatsConnectError, redactNatsUrl, type NatsSettings } from '../nats-connection.js';
 import { DISCOVER_SUBJECT, HEARTBEAT_SUBJECT, instanceSubject, SESSION_ENDED_SUBJECT } from '../subjects.js';
 import { DEFAULT_RESERVATION_MS, InstanceSessions } from './instance-sessions.js';
 import { probeForLiveInstance } from './live-instance-probe.js';
@@ -61,14 +61,6 @@ export class FarmStartError extends Error {
 }
 
 /** nats.js error codes that no retry heals. */
-const FATAL_NATS_CODES = new Set(['AUTHORIZATION_VIOLATION', 'AUTHENTICATION_EXPIRED', 'PERMISSIONS_VIOLATION']);
-
-function isFatalConnectError(error: unknown): boolean {
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && FATAL_NATS_CODES.has(code)) return true;
-  const message = error instanceof Error ? error.message : String(error);
-  return /authoriz|authenticat|certificate|self[- ]signed|tls|ssl/i.test(message);
-}
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -184,7 +176,7 @@ export class InstanceAgent {
       });
     } catch (error) {
       const url = redactNatsUrl(options.nats.url);
-      if (isFatalConnectError(error)) {
+      if (isFatalNatsConnectError(error)) {
         throw new FarmStartError(`NATS at ${url} refused this instance: ${errorText(error)}; check --nats-user/--nats-password-file, --nats-creds or the --nats-tls-* options`);
       }
       if (first) {
@@ -241,6 +233,10 @@ export class InstanceAgent {
       nc.subscribe(instanceSubject(name, 'signal'), { callback: (error, msg) => error || this.onRequest('signal', msg) }),
       nc.subscribe(DISCOVER_SUBJECT, { callback: (error) => error || this.publishHeartbeat() }),
     ];
+    // Round trip: the subscriptions are in place at nats-server when start() resolves, so a
+    // request sent right after (a test, a script) finds a responder instead of "503 no responders".
+    await nc.flush().catch(() => undefined);
+    if (this.stopping) return;
     this.heartbeatTimer = setInterval(() => this.publishHeartbeat(), intervalMs);
     this.heartbeatTimer.unref();
     this.lapseTimer = setInterval(() => this.checkReservation(), Math.max(50, Math.min(1000, Math.floor(this.reservationMs / 4))));
