@@ -58,7 +58,8 @@ export async function startGateway(natsUrl: string, options: { port?: number; ar
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  await waitFor(() => /anbox-oob gateway is ready/.test(stderr) || child.exitCode !== null, 'the gateway ready block', LONG);
+  // The ready block (stderr) and the farm.gateway.ready log line (stdout) come down two pipes: wait for both.
+  await waitFor(() => (/anbox-oob gateway is ready/.test(stderr) && stdout.includes('"farm.gateway.ready"')) || child.exitCode !== null, 'the gateway ready block and log line', LONG);
   if (child.exitCode !== null) throw new Error(`the gateway exited (${child.exitCode}):\n${stderr}\n${stdout}`);
   return {
     child,
