@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
 import type { Logger } from '../log/logger.js';
 
@@ -72,7 +74,15 @@ export function natsConnectionOptions(settings: NatsSettings, name: string): Con
     options.user = user;
     options.pass = password ?? '';
   }
-  if (settings.tls !== undefined || parsed.protocol === 'tls:') options.tls = { ...settings.tls };
+  if (settings.tls !== undefined || parsed.protocol === 'tls:') {
+    options.tls = { ...settings.tls };
+    // nats.js sends no TLS server name for an IP address, and Node then checks the certificate
+    // against "localhost": check it against the address in --nats instead (an IP SAN).
+    const address = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(address) !== 0) {
+      Object.assign(options.tls, { checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(address, cert) });
+    }
+  }
   return options;
 }
 

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectWebClient } from '../../src/headless-client/web-client.js';
+import type { PlatformOptions } from '../../src/platform/platform.js';
 import { FarmStartError, InstanceAgent, type InstanceAgentOptions } from '../../src/farm/instance/instance-agent.js';
 import { MAX_RELAYS_PER_INSTANCE } from '../../src/farm/instance/relay-registry.js';
 import { DISCOVER_SUBJECT, HEARTBEAT_SUBJECT, relaySubject, SESSION_ENDED_SUBJECT } from '../../src/farm/subjects.js';
@@ -38,8 +39,8 @@ afterAll(async () => {
 
 const subject = (name: string, kind: string) => `anbox-oob.farm.instance.${name}.${kind}`;
 
-async function startInstance(name: string, extra: Partial<InstanceAgentOptions> = {}): Promise<{ harness: Harness; agent: InstanceAgent }> {
-  const harness = await startHarness();
+async function startInstance(name: string, extra: Partial<InstanceAgentOptions> = {}, platformOptions: Partial<PlatformOptions> = {}): Promise<{ harness: Harness; agent: InstanceAgent }> {
+  const harness = await startHarness(platformOptions);
   cleanups.push(() => harness.close());
   const agent = await InstanceAgent.start({
     nats: { url: nats.url },
@@ -89,6 +90,16 @@ describe('serve --nats: the instance agent', () => {
     expect(joined).toMatchObject({ ok: true, session: first.session });
     expect(joined.secret).not.toBe(first.secret);
     expect(await gateway.request(subject('pl-1', 'join'), { v: 1, gateway: 'fake-gw', session: 'f'.repeat(32) })).toMatchObject({ ok: false, code: 'BUSY' });
+  });
+
+  it("gives the instance's STUN/TURN servers (serve --stun/--turn) with a join as with a place", async () => {
+    await startInstance('ice-1', {}, { stunUrls: ['stun:stun.example.org:3478', 'turn:user:secret@turn.example.org:3478'] });
+    const placed = await place('ice-1');
+    expect(placed).toMatchObject({ ok: true });
+    expect(placed.stunServers).toHaveLength(2);
+    const joined = await gateway.request(subject('ice-1', 'join'), { v: 1, gateway: 'fake-gw', session: placed.session });
+    expect(joined).toMatchObject({ ok: true, session: placed.session });
+    expect(joined.stunServers).toEqual(placed.stunServers);
   });
 
   it('lets a reservation without signaling lapse: session.ended, then free, and the session is gone', async () => {

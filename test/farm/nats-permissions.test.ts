@@ -94,8 +94,7 @@ beforeAll(async () => {
   // nats-server reads $FARM_…_PASSWORD from its environment (it inherits this process's).
   Object.assign(process.env, PASSWORDS);
   nats = await startNatsServer({ port, args: ['-c', configFile] });
-  // By name: nats.js upgrades its socket to TLS without a server name, so for an IP address it
-  // checks the certificate against "localhost" (README: name nats-server by a host name).
+  // By name, as the README's example (an address works too: test/farm/nats-tls.test.ts).
   url = `tls://localhost:${port}`;
 }, 30_000);
 

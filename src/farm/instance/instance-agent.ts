@@ -4,6 +4,7 @@ import type { Logger } from '../../log/logger.js';
 import { RateLimitedLog } from '../../log/rate-limited-log.js';
 import type { ActivePeerInfo, PlatformEvent } from '../../platform/platform-events.js';
 import type { OpenedSession, SignalingSecretCheck } from '../../platform/platform.js';
+import type { GatewayStunServer } from '../../platform/gateway-responses.js';
 import type { SignalingTransport } from '../../platform/signaling-transport.js';
 import {
   decodeJoinRequest,
@@ -35,6 +36,8 @@ export interface InstancePlatform {
   attachSignaling(id: string, transport: SignalingTransport): void;
   endSession(id: string, reason: string): Promise<void>;
   readonly activePeer: ActivePeerInfo | null;
+  /** The STUN/TURN servers the browser gets (serve's --stun/--turn), for place and join replies alike. */
+  browserStunServers(): GatewayStunServer[];
   onEvent(listener: (event: PlatformEvent) => void): () => void;
 }
 
@@ -306,7 +309,7 @@ export class InstanceAgent {
       this.publishHeartbeat();
     }
     this.log.info({ event: 'farm.instance.session_joined', session: request.session, gateway: request.gateway }, `session ${request.session} joined by ${request.gateway}`);
-    return { v: 1, ok: true, session: request.session, secret, stunServers: [] };
+    return { v: 1, ok: true, session: request.session, secret, stunServers: this.options.platform.browserStunServers() };
   }
 
   private signal(bytes: Uint8Array): SignalReply {
