@@ -66,6 +66,7 @@ interface Trial {
   one: LatencyStats;
   many: LatencyStats;
   socket: LatencyStats | undefined;
+  blocking: LatencyStats;
 }
 
 export const connectRoundTrip: Benchmark = {
@@ -88,6 +89,8 @@ export const connectRoundTrip: Benchmark = {
         const one = await measureTransact(daemon.servicePath, request, 1, s.connects, s.warmup);
         context.progress(`${tag}: daemon, ${s.clients} clients`);
         const many = await measureTransact(daemon.servicePath, request, s.clients, s.connects, s.warmup);
+        context.progress(`${tag}: daemon, 1 blocking client (openSyncConnection)`);
+        const blocking = measureBlocking(daemon.servicePath, s.connects, s.warmup);
         let socket: LatencyStats | undefined;
         if (s.socketConnects > 0) {
           context.progress(`${tag}: daemon, client.connect() -> net.Socket`);
@@ -97,7 +100,7 @@ export const connectRoundTrip: Benchmark = {
           `${tag}: floor ${floor.persistentUs.toFixed(1)} µs/op; 1 client p50 ${one.p50Us.toFixed(1)} µs (${(one.p50Us / floor.persistentUs).toFixed(2)}x); ` +
             `${s.clients} clients ${many.opsPerS.toFixed(0)} ops/s`,
         );
-        trials.push({ floor, one, many, socket });
+        trials.push({ floor, one, many, socket, blocking });
       }
     } catch (error) {
       throw withOutputTails(error, [daemon.process, channel]);
@@ -141,6 +144,28 @@ async function roundTrips(client: DataProxyClient, request: Buffer, count: numbe
   }
 }
 
+/**
+ * The same round trip from a client that blocks (client.openSyncConnection().connectFd: sendmsg,
+ * poll, recvmsg on one connection, as fdpass's client does) instead of waiting in an event loop:
+ * what is left of the gap to the floor is then the daemon's.
+ */
+function measureBlocking(servicePath: string, count: number, warmup: number): LatencyStats {
+  const connection = new DataProxyClient({ servicePath }).openSyncConnection();
+  try {
+    for (let i = 0; i < Math.max(1, warmup); i++) close(connection.connectFd(CHANNEL));
+    const latencies = new Float64Array(count);
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) {
+      const t0 = process.hrtime.bigint();
+      close(connection.connectFd(CHANNEL));
+      latencies[i] = Number(process.hrtime.bigint() - t0);
+    }
+    return latencyStats(latencies, Number(process.hrtime.bigint() - start));
+  } finally {
+    connection.close();
+  }
+}
+
 /** client.connect(): the same round trip plus parsing the fd object and wrapping the fd in a net.Socket. */
 async function measureSocketConnect(servicePath: string, count: number, warmup: number): Promise<LatencyStats> {
   const client = new DataProxyClient({ servicePath });
@@ -168,7 +193,7 @@ function report(s: Settings, trials: Trial[]): BenchResult {
   // the range over all trials. (Medians taken row by row would divide figures from different
   // trials, and the floor alone varied 2x between trials on a loaded machine.)
   const shown = medianBy(trials, (t) => t.one.p50Us / t.floor.persistentUs);
-  const { floor, one, many, socket } = shown;
+  const { floor, one, many, socket, blocking } = shown;
   const reconnect = floor.reconnectUs;
   const socketTrials = trials.flatMap((t) => (t.socket ? [t.socket] : []));
 
@@ -204,6 +229,15 @@ function report(s: Settings, trials: Trial[]): BenchResult {
       spread: spread(trials.map((t) => t.many.opsPerS), 'ops/s', 0),
     },
   ];
+  rows.push({
+    benchmark: 'connect round trip, 1 blocking client (openSyncConnection)',
+    ...latencyColumns(blocking),
+    floorUs: floor.persistentUs,
+    floorOpsPerS: floor.persistentOpsPerS,
+    p50Ratio: blocking.p50Us / floor.persistentUs,
+    opsRatio: blocking.opsPerS / floor.persistentOpsPerS,
+    spread: spread(trials.map((t) => t.blocking.p50Us), 'p50'),
+  });
   if (socket) {
     rows.push({
       benchmark: 'client.connect() -> net.Socket, 1 client',
@@ -245,6 +279,8 @@ function report(s: Settings, trials: Trial[]): BenchResult {
       (socket ? ` (${s.socketConnects} for client.connect())` : '') +
       `, fdpass ${s.connects} persistent + ${Math.max(1, Math.floor(s.connects / 4))} reconnect; ${trials.length} trials; ` +
       'the trial with the median ratio of 1-client p50 to its own floor is shown (all its rows, so every ratio is within one trial).',
+    '1 blocking client = client.openSyncConnection().connectFd (sendmsg, poll, recvmsg on one connection, like fdpass\'s client, plus ' +
+      'reading the reply Parcel): next to the 1-client row it says how much of the gap to the floor is the client\'s event loop.',
     'the C floor prints only a mean (µs/op) and ops/s, with no percentiles: p50/floor compares our median with its mean. ' +
       'It has no concurrent mode: the concurrent row compares throughput with the 1-client floor.',
   ];
@@ -279,6 +315,17 @@ function report(s: Settings, trials: Trial[]): BenchResult {
       ratio: times(many.opsPerS / floor.persistentOpsPerS),
     },
   ];
+  const blockingRatios = trials.map((t) => t.blocking.p50Us / t.floor.persistentUs);
+  summary.push({
+    metric: 'connect round trip p50, 1 blocking client (`openSyncConnection().connectFd`: no event loop on the client side)',
+    value: us(blocking.p50Us),
+    baseline: floorText(us(floor.persistentUs)),
+    ratio:
+      times(blocking.p50Us / floor.persistentUs) +
+      (trials.length > 1
+        ? ` (≤ ${GOAL_RATIO}x in ${blockingRatios.filter((r) => r <= GOAL_RATIO).length} of ${trials.length} trials, ${times(Math.min(...blockingRatios))}–${times(Math.max(...blockingRatios))})`
+        : ''),
+  });
   if (socket) {
     summary.push({
       metric: '`client.connect()` → net.Socket p50, 1 client',

@@ -14,7 +14,7 @@ import { ReplyMode } from '../wire/envelope.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../wire/framing.js';
 import { DataProxyError } from './data-proxy-error.js';
 import { ServiceConnection, type TransactOptions, type TransactResult } from './service-connection.js';
-import { transactSync } from './sync-transact.js';
+import { SyncServiceConnection, transactSync } from './sync-transact.js';
 
 export { DataProxyError };
 
@@ -28,6 +28,13 @@ export const MAX_SEND_MESSAGE_PARCEL_BYTES = DEFAULT_MAX_FRAME_BYTES - 4096;
 
 /** What sendMessage returns: Java's boolean, and when false a stable code and a reason. */
 export type SendMessageResult = { sent: true } | { sent: false; code: string; reason: string };
+
+/** Blocking connects over one connection of their own (DataProxyClient.openSyncConnection). */
+export interface SyncChannelConnection {
+  /** connectFdSync on this connection: one sendmsg, poll and recvmsg; at most `timeoutMs` (default 10 s). */
+  connectFd(channel: string, options?: { timeoutMs?: number }): number;
+  close(): void;
+}
 
 export interface ChannelConnectOptions {
   /** Ask for stream mode: the IPC connection itself becomes the channel (no descriptor passing). */
@@ -77,6 +84,21 @@ export class DataProxyClient {
     this.checkServicePath();
     const reply = transactSync(this.servicePath, DATA_PROXY_SERVICE_NAME, TRANSACTION_connect, connectRequest(channel), options.timeoutMs);
     return descriptorOf(okReply(reply));
+  }
+
+  /**
+   * For tools that connect many times in a row without an event loop: one blocking connection to
+   * the service, and each connectFd on it a sendmsg, poll and recvmsg, as fdpass's C client does
+   * (connectFdSync opens a connection per call). A failed transaction (not a refusal) closes it.
+   */
+  openSyncConnection(): SyncChannelConnection {
+    this.checkServicePath();
+    const connection = SyncServiceConnection.open(this.servicePath);
+    return {
+      connectFd: (channel, options = {}) =>
+        descriptorOf(okReply(connection.transact(DATA_PROXY_SERVICE_NAME, TRANSACTION_connect, connectRequest(channel), options.timeoutMs))),
+      close: () => connection.close(),
+    };
   }
 
   /**

@@ -133,3 +133,35 @@ describe('DataProxyClient.connectFdSync', () => {
   });
 });
 
+
+describe('DataProxyClient.openSyncConnection', () => {
+  it('connects many times over one blocking connection; a refusal leaves it usable; close releases it', async () => {
+    const before = openDescriptors();
+    const connection = client.openSyncConnection();
+    try {
+      // One descriptor for the service connection, and no more however many connects go over it.
+      expect(openDescriptors()).toBe(before + 1);
+      for (let i = 0; i < 5; i++) closeSync(connection.connectFd('foo'));
+      expect(openDescriptors()).toBe(before + 1);
+      let error: unknown;
+      try {
+        connection.connectFd('no-such-channel');
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(DataProxyError);
+      expect((error as DataProxyError).message).toMatch(/no-such-channel/);
+      expect(openDescriptors()).toBe(before + 1);
+      const fd = connection.connectFd('foo');
+      try {
+        expect(await pythonOnFd3(fd)).toBe('echo:from-python True True');
+      } finally {
+        closeSync(fd);
+      }
+    } finally {
+      connection.close();
+    }
+    expect(openDescriptors()).toBe(before);
+    expect(() => connection.connectFd('foo')).toThrow(/closed the connection/);
+  });
+});
