@@ -21,7 +21,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { assertBuilt, CLI } from '../../helpers/cli.js';
-import { startCoturn, type CoturnHandle } from '../../helpers/coturn.js';
+import { startCoturn, TURNSERVER, type CoturnHandle } from '../../helpers/coturn.js';
 import { FakeAdbServer } from '../../helpers/fake-adb-server.js';
 import { createLab, IP, type Lab, type LabHost } from '../../helpers/netns.js';
 import { NATS_SERVER, startNatsServer, type NatsServerHandle } from '../../helpers/nats-server.js';
@@ -85,6 +85,7 @@ export async function startFarmLab(options: FarmLabOptions | number = {}): Promi
   if (!NATS_SERVER.includes('/')) requireExecutable(NATS_SERVER, 'apt-get install nats-server');
   requireExecutable('adb', 'apt-get install adb');
   requireExecutable('python3', 'apt-get install python3');
+  if (turn && !TURNSERVER.includes('/')) requireExecutable(TURNSERVER, 'apt-get install coturn');
   const names = Array.from({ length: instanceCount }, (_, i) => `i${i + 1}`);
   const dir = makeTempDir('aoob-farm-');
   const processes: NsProcess[] = [];
