@@ -84,7 +84,9 @@ export async function startCoturn(options: CoturnOptions = {}): Promise<CoturnHa
     await proc.waitForLine(new RegExp(`TCP listener opened on ?: ?${escaped}:${port}\\b`), 15_000);
   } catch (error) {
     await stop();
-    const missing = /ENOENT/.test(String(error)) || /exited \(127\)/.test(String(error));
+    // Outside a namespace spawn fails with ENOENT (or a shell's 127); inside one, `ip netns exec`
+    // itself runs and says "exec of … failed".
+    const missing = /ENOENT/.test(String(error)) || /exited \(127\)/.test(String(error)) || /exec of ".*" failed/.test(String(error));
     throw new Error(missing ? `${TURNSERVER} is missing (apt-get install -y coturn): ${(error as Error).message}` : (error as Error).message);
   }
   return { address, port, user, password, url: `turn:${user}:${password}@${address}:${port}`, process: proc, stop };

@@ -10,7 +10,10 @@
  *   c           headless Chromium, and the protocol page served by python3's http.server: a page
  *               from a private address may call the private gateway (Chromium's Private Network
  *               Access), see turn-relay-chromium.test.ts
+ *   turn        (option `turn`) Debian's coturn, whose URL goes to `gateway --turn` and/or each
+ *               `serve --turn` (test/netns/farm-turn.test.ts)
  *
+ * Option `reach` is createLab's firewall (host → the only hosts it may exchange packets with).
  * close() stops everything it started, destroys the lab and removes the temp dir, whatever
  * state the start got to; it is idempotent.
  */
@@ -18,6 +21,7 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { assertBuilt, CLI } from '../../helpers/cli.js';
+import { startCoturn, TURNSERVER, type CoturnHandle } from '../../helpers/coturn.js';
 import { FakeAdbServer } from '../../helpers/fake-adb-server.js';
 import { createLab, IP, type Lab, type LabHost } from '../../helpers/netns.js';
 import { NATS_SERVER, startNatsServer, type NatsServerHandle } from '../../helpers/nats-server.js';
@@ -45,8 +49,19 @@ export interface FarmInstance {
   readonly adb: FakeAdbServer;
 }
 
+export interface FarmLabOptions {
+  /** Instance hosts i1…iN (default 3). */
+  instances?: number;
+  /** Run coturn on a host "turn" and give its URL to `gateway --turn` and/or every `serve --turn`. */
+  turn?: { gateway: boolean; instances: boolean };
+  /** createLab's firewall: host → the only hosts it may exchange packets with. Default: none. */
+  reach?: Record<string, string[]>;
+}
+
 export interface FarmLab {
   readonly lab: Lab;
+  /** coturn on host "turn", with option `turn`. */
+  readonly coturn: CoturnHandle | undefined;
   /** nats-server as every lab host sees it. */
   readonly natsUrl: string;
   readonly gateway: NsProcess;
@@ -62,13 +77,15 @@ export interface FarmLab {
   close(): Promise<void>;
 }
 
-export async function startFarmLab(instanceCount = 3): Promise<FarmLab> {
+export async function startFarmLab(options: FarmLabOptions | number = {}): Promise<FarmLab> {
+  const { instances: instanceCount = 3, turn, reach } = typeof options === 'number' ? { instances: options } : options;
   // Missing tools fail here with what to install; nothing is skipped.
   assertBuilt();
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium is not installed at ${CHROMIUM_PATH} (apt-get install chromium; .ci/run does)`);
   if (!NATS_SERVER.includes('/')) requireExecutable(NATS_SERVER, 'apt-get install nats-server');
   requireExecutable('adb', 'apt-get install adb');
   requireExecutable('python3', 'apt-get install python3');
+  if (turn && !TURNSERVER.includes('/')) requireExecutable(TURNSERVER, 'apt-get install coturn');
   const names = Array.from({ length: instanceCount }, (_, i) => `i${i + 1}`);
   const dir = makeTempDir('aoob-farm-');
   const processes: NsProcess[] = [];
@@ -76,6 +93,7 @@ export async function startFarmLab(instanceCount = 3): Promise<FarmLab> {
   const adbs: FakeAdbServer[] = [];
   let lab: Lab | undefined;
   let nats: NatsServerHandle | undefined;
+  let coturn: CoturnHandle | undefined;
   let browser: Browser | undefined;
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -83,13 +101,14 @@ export async function startFarmLab(instanceCount = 3): Promise<FarmLab> {
       await browser?.close().catch(() => undefined);
       await Promise.all(processes.splice(0).map((p) => p.stop()));
       await nats?.stop();
+      await coturn?.stop();
       await Promise.all(forwarders.splice(0).map((f) => f.close()));
       await Promise.all(adbs.splice(0).map((a) => a.close()));
       lab?.destroy();
       removeTempDir(dir);
     })());
   try {
-    lab = createLab({ hosts: ['nats', 'gw', ...names, 'c'] });
+    lab = createLab({ hosts: ['nats', 'gw', ...(turn ? ['turn'] : []), ...names, 'c'], reach });
     const created = lab;
     const spawn = (host: string, argv: string[], env?: NodeJS.ProcessEnv) => {
       const p = spawnInNamespace(created.host(host).ns, argv, { env });
@@ -99,9 +118,11 @@ export async function startFarmLab(instanceCount = 3): Promise<FarmLab> {
     const natsHost = lab.host('nats');
     nats = await startNatsServer({ host: natsHost.address, port: NATS_PORT, wrap: natsHost.wrap([]) });
     const natsUrl = `nats://${natsHost.address}:${NATS_PORT}`;
+    if (turn) coturn = await startCoturn({ ns: lab.host('turn').ns, address: lab.host('turn').address });
+    const turnArgs = (wanted: boolean) => (wanted && coturn ? ['--turn', coturn.url] : []);
 
     const gw = lab.host('gw');
-    const gateway = spawn('gw', [process.execPath, CLI, 'gateway', '--nats', natsUrl, '--listen', `${gw.address}:${GATEWAY_PORT}`, '--token', FARM_TOKEN]);
+    const gateway = spawn('gw', [process.execPath, CLI, 'gateway', '--nats', natsUrl, '--listen', `${gw.address}:${GATEWAY_PORT}`, '--token', FARM_TOKEN, ...turnArgs(turn?.gateway === true)]);
     await gateway.waitForLine(/"event":"farm\.gateway\.ready"/);
 
     const instances: FarmInstance[] = [];
@@ -131,6 +152,7 @@ export async function startFarmLab(instanceCount = 3): Promise<FarmLab> {
           '--service-socket', servicePath,
           '--receivers-dir', join(base, 'receivers'),
           '--log-format', 'json',
+          ...turnArgs(turn?.instances === true),
         ],
         env,
       );
@@ -152,6 +174,7 @@ export async function startFarmLab(instanceCount = 3): Promise<FarmLab> {
     });
     return {
       lab,
+      coturn,
       natsUrl,
       gateway,
       gatewayUrl: `http://${gw.address}:${GATEWAY_PORT}`,
