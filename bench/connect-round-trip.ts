@@ -18,6 +18,8 @@
  *   BENCH_CLIENTS          concurrent clients for the concurrent row (default 8)
  *   BENCH_SOCKET_CONNECTS  measured client.connect() calls per trial (default N/4; 0 skips the row)
  */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataProxyClient } from '../src/client/data-proxy-client.js';
 import { close } from '../src/native/addon.js';
@@ -61,7 +63,17 @@ function settings(): Settings {
   };
 }
 
+/** CPU time per connect, µs, from /proc/<pid>/stat (user, system) across one measured phase. */
+interface CpuPerConnect {
+  daemonUserUs: number;
+  daemonSysUs: number;
+  /** This process (the client), from process.cpuUsage(). */
+  clientUserUs: number;
+  clientSysUs: number;
+}
+
 interface Trial {
+  cpu: CpuPerConnect;
   floor: FloorResult;
   one: LatencyStats;
   many: LatencyStats;
@@ -90,7 +102,20 @@ export const connectRoundTrip: Benchmark = {
         context.progress(`${tag}: daemon, ${s.clients} clients`);
         const many = await measureTransact(daemon.servicePath, request, s.clients, s.connects, s.warmup);
         context.progress(`${tag}: daemon, 1 blocking client (openSyncConnection)`);
-        const blocking = measureBlocking(daemon.servicePath, s.connects, s.warmup);
+        const daemonPid = daemon.process.child.pid!;
+        const cpuBefore = { daemon: processCpuUs(daemonPid), client: process.cpuUsage() };
+        const blocking = measureBlocking(daemon.servicePath, s.connects, s.warmup, () => {
+          cpuBefore.daemon = processCpuUs(daemonPid);
+          cpuBefore.client = process.cpuUsage();
+        });
+        const daemonAfter = processCpuUs(daemonPid);
+        const clientCpu = process.cpuUsage(cpuBefore.client);
+        const cpu: CpuPerConnect = {
+          daemonUserUs: (daemonAfter.user - cpuBefore.daemon.user) / s.connects,
+          daemonSysUs: (daemonAfter.system - cpuBefore.daemon.system) / s.connects,
+          clientUserUs: clientCpu.user / s.connects,
+          clientSysUs: clientCpu.system / s.connects,
+        };
         let socket: LatencyStats | undefined;
         if (s.socketConnects > 0) {
           context.progress(`${tag}: daemon, client.connect() -> net.Socket`);
@@ -100,7 +125,7 @@ export const connectRoundTrip: Benchmark = {
           `${tag}: floor ${floor.persistentUs.toFixed(1)} µs/op; 1 client p50 ${one.p50Us.toFixed(1)} µs (${(one.p50Us / floor.persistentUs).toFixed(2)}x); ` +
             `${s.clients} clients ${many.opsPerS.toFixed(0)} ops/s`,
         );
-        trials.push({ floor, one, many, socket, blocking });
+        trials.push({ cpu, floor, one, many, socket, blocking });
       }
     } catch (error) {
       throw withOutputTails(error, [daemon.process, channel]);
@@ -149,10 +174,11 @@ async function roundTrips(client: DataProxyClient, request: Buffer, count: numbe
  * poll, recvmsg on one connection, as fdpass's client does) instead of waiting in an event loop:
  * what is left of the gap to the floor is then the daemon's.
  */
-function measureBlocking(servicePath: string, count: number, warmup: number): LatencyStats {
+function measureBlocking(servicePath: string, count: number, warmup: number, onMeasuring: () => void): LatencyStats {
   const connection = new DataProxyClient({ servicePath }).openSyncConnection();
   try {
     for (let i = 0; i < Math.max(1, warmup); i++) close(connection.connectFd(CHANNEL));
+    onMeasuring();
     const latencies = new Float64Array(count);
     const start = process.hrtime.bigint();
     for (let i = 0; i < count; i++) {
@@ -164,6 +190,25 @@ function measureBlocking(servicePath: string, count: number, warmup: number): La
   } finally {
     connection.close();
   }
+}
+
+const CLOCK_TICKS_PER_S = clockTicksPerSecond();
+
+function clockTicksPerSecond(): number {
+  try {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
+  } catch {
+    return 100; // Linux's USER_HZ everywhere we run
+  }
+}
+
+/** A process's CPU time so far, µs (fields 14 and 15 of /proc/<pid>/stat, in clock ticks). */
+function processCpuUs(pid: number): { user: number; system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const toUs = (ticks: string | undefined) => (Number(ticks) * 1e6) / CLOCK_TICKS_PER_S;
+  return { user: toUs(fields[11]), system: toUs(fields[12]) };
 }
 
 /** client.connect(): the same round trip plus parsing the fd object and wrapping the fd in a net.Socket. */
@@ -193,7 +238,7 @@ function report(s: Settings, trials: Trial[]): BenchResult {
   // the range over all trials. (Medians taken row by row would divide figures from different
   // trials, and the floor alone varied 2x between trials on a loaded machine.)
   const shown = medianBy(trials, (t) => t.one.p50Us / t.floor.persistentUs);
-  const { floor, one, many, socket, blocking } = shown;
+  const { cpu, floor, one, many, socket, blocking } = shown;
   const reconnect = floor.reconnectUs;
   const socketTrials = trials.flatMap((t) => (t.socket ? [t.socket] : []));
 
@@ -325,6 +370,13 @@ function report(s: Settings, trials: Trial[]): BenchResult {
       (trials.length > 1
         ? ` (≤ ${GOAL_RATIO}x in ${blockingRatios.filter((r) => r <= GOAL_RATIO).length} of ${trials.length} trials, ${times(Math.min(...blockingRatios))}–${times(Math.max(...blockingRatios))})`
         : ''),
+  });
+  const daemonCpuUs = cpu.daemonUserUs + cpu.daemonSysUs;
+  summary.push({
+    metric: 'connect: CPU per connect with the blocking client, daemon and client (user + system, /proc and process.cpuUsage)',
+    value: `daemon ${us(daemonCpuUs)} (${us(cpu.daemonUserUs)} + ${us(cpu.daemonSysUs)}); client ${us(cpu.clientUserUs + cpu.clientSysUs)} (${us(cpu.clientUserUs)} + ${us(cpu.clientSysUs)})`,
+    baseline: `the blocking client's mean round trip: ${us(blocking.meanUs)}`,
+    ratio: `${(((daemonCpuUs + cpu.clientUserUs + cpu.clientSysUs) / blocking.meanUs) * 100).toFixed(0)}% of it is CPU time of the two`,
   });
   if (socket) {
     summary.push({
