@@ -14,10 +14,9 @@
 import type { Socket } from 'node:net';
 import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
-import { DataProxyClient } from '../../src/client/data-proxy-client.js';
 import { shellWords } from '../broadcast/helpers.js';
 import { CLI } from '../helpers/cli.js';
-import { FARM_TOKEN, startFarmLab, type FarmInstance, type FarmLab } from './helpers/farm-lab.js';
+import { connectApp, FARM_TOKEN, startFarmLab, type FarmInstance, type FarmLab } from './helpers/farm-lab.js';
 import { collect, until } from './helpers/turn-lab.js';
 
 const STATUS_ACTION = 'com.canonical.anbox.BROADCAST_DATA_CHANNELS_STATUS';
@@ -140,23 +139,6 @@ async function roundTrip(session: OpenSession, instance: FarmInstance): Promise<
   app.destroy();
 }
 
-/** An app's connect(channel) through the instance's data-proxy service, retried while the channel is not up yet. */
-async function connectApp(instance: FarmInstance, channel: string): Promise<Socket> {
-  const client = new DataProxyClient({ servicePath: instance.servicePath });
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await client.connect(channel);
-      } catch (error) {
-        if (attempt >= 100) throw new Error(`connect(${channel}) through ${instance.name}'s data-proxy service: ${String(error)}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  } finally {
-    // The channel socket is the app's own descriptor; the service connection is no longer needed.
-    client.close();
-  }
-}
 
 /** `anbox-oob status --nats URL --json`, run on the gateway's host: the instances that answer discover. */
 async function farmStatus(): Promise<InstanceView[]> {

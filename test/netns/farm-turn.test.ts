@@ -23,8 +23,7 @@
 import type { Socket } from 'node:net';
 import type { Page } from 'playwright-core';
 import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
-import { DataProxyClient } from '../../src/client/data-proxy-client.js';
-import { FARM_TOKEN, startFarmLab, type FarmInstance, type FarmLab } from './helpers/farm-lab.js';
+import { connectApp, FARM_TOKEN, startFarmLab, type FarmInstance, type FarmLab } from './helpers/farm-lab.js';
 import { collect, endOnT, logEvent, until, type PathEvent } from './helpers/turn-lab.js';
 
 const STEP_MS = 30_000;
@@ -80,22 +79,6 @@ async function loadPage(lab: FarmLab, channel: string): Promise<Page> {
   return page;
 }
 
-/** An app's connect(channel) through the instance's data-proxy service, retried while the channel is not up yet. */
-async function connectApp(instance: FarmInstance, channel: string): Promise<Socket> {
-  const client = new DataProxyClient({ servicePath: instance.servicePath });
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await client.connect(channel);
-      } catch (error) {
-        if (attempt >= 100) throw new Error(`connect(${channel}) through ${instance.name}'s data-proxy service: ${String(error)}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  } finally {
-    client.close();
-  }
-}
 
 /**
  * A session through the gateway whose data channel opens, data both ways with an app on i1, and

@@ -18,8 +18,10 @@
  * state the start got to; it is idempotent.
  */
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { DataProxyClient } from '../../../src/client/data-proxy-client.js';
 import { assertBuilt, CLI } from '../../helpers/cli.js';
 import { startCoturn, TURNSERVER, type CoturnHandle } from '../../helpers/coturn.js';
 import { FakeAdbServer } from '../../helpers/fake-adb-server.js';
@@ -192,5 +194,23 @@ export async function startFarmLab(options: FarmLabOptions | number = {}): Promi
   } catch (error) {
     await close();
     throw error;
+  }
+}
+
+/** An app's connect(channel) through the instance's data-proxy service, retried while the channel is not up yet. */
+export async function connectApp(instance: FarmInstance, channel: string): Promise<Socket> {
+  const client = new DataProxyClient({ servicePath: instance.servicePath });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await client.connect(channel);
+      } catch (error) {
+        if (attempt >= 100) throw new Error(`connect(${channel}) through ${instance.name}'s data-proxy service: ${String(error)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } finally {
+    // The channel socket is the app's own descriptor; the service connection is no longer needed.
+    client.close();
   }
 }
