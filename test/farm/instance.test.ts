@@ -9,6 +9,7 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectWebClient } from '../../src/headless-client/web-client.js';
 import type { PlatformOptions } from '../../src/platform/platform.js';
+import { LOG_RATE_LIMIT_DEFAULTS } from '../../src/log/rate-limited-log.js';
 import { FarmStartError, InstanceAgent, type InstanceAgentOptions } from '../../src/farm/instance/instance-agent.js';
 import { MAX_RELAYS_PER_INSTANCE } from '../../src/farm/instance/relay-registry.js';
 import { DISCOVER_SUBJECT, HEARTBEAT_SUBJECT, relaySubject, SESSION_ENDED_SUBJECT } from '../../src/farm/subjects.js';
@@ -16,7 +17,7 @@ import { startDaemon } from '../helpers/daemon.js';
 import { runCli } from '../helpers/cli.js';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
-import { connectApp, startHarness, waitFor, type Harness } from '../platform/helpers/harness.js';
+import { captureLogger, connectApp, startHarness, waitFor, type Harness } from '../platform/helpers/harness.js';
 import { FakeGateway, newRelayId, startGatewayFront, type Json } from './helpers/fake-gateway.js';
 
 let nats: NatsServerHandle;
@@ -165,8 +166,9 @@ describe('serve --nats: the instance agent', () => {
     expect(closed).toMatchObject({ t: 'close', code: 1001 });
   });
 
-  it('refuses a relay past its cap with 503', async () => {
-    await startInstance('cap-1');
+  it('refuses a relay past its cap with 503, its warning rate-limited however many SignalOpens come', async () => {
+    const { log, lines } = captureLogger();
+    const { agent } = await startInstance('cap-1', { log });
     const placed = await place('cap-1');
     const statuses: unknown[] = [];
     for (let i = 0; i <= MAX_RELAYS_PER_INSTANCE; i++) {
@@ -175,6 +177,16 @@ describe('serve --nats: the instance agent', () => {
       statuses.push(reply.ok === true ? 'ok' : reply.status);
     }
     expect(statuses).toEqual([...Array(MAX_RELAYS_PER_INSTANCE).fill('ok'), 503]);
+    // The cap is checked before the secret: any NATS peer can be refused, again and again.
+    const more = LOG_RATE_LIMIT_DEFAULTS.burst + 10;
+    for (let i = 0; i < more; i++) {
+      expect(await gateway.request(subject('cap-1', 'signal'), { v: 1, gateway: 'g', session: placed.session, secret: 'junk', relay: newRelayId() })).toMatchObject({ ok: false, status: 503 });
+    }
+    await agent.close(); // flushes the log.suppressed summaries
+    const written = lines.filter((l) => l.event === 'farm.instance.relays_full').length;
+    const suppressed = lines.filter((l) => l.event === 'log.suppressed' && l.suppressedEvent === 'farm.instance.relays_full').reduce((sum, l) => sum + (l.suppressed as number), 0);
+    expect(written + suppressed).toBe(more + 1);
+    expect(suppressed).toBeGreaterThan(0);
   });
 
   it('refuses to start under the name of a live instance, naming its host', async () => {

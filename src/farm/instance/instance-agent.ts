@@ -317,7 +317,10 @@ export class InstanceAgent {
     if (this.stopping || !this.nc) return { v: 1, ok: false, status: 503, message: `instance ${this.options.name} is stopping` };
     if (this.relays.has(open.relay)) return { v: 1, ok: false, status: 400, message: `relay ${open.relay} is already open` };
     if (this.relays.full) {
-      this.log.warn({ event: 'farm.instance.relays_full', relays: this.relays.size, limit: this.relays.limit }, `refused a relay: ${this.relays.limit} are open`);
+      // Checked before the secret, so any NATS peer can cause this line: rate-limited like the others.
+      if (this.rateLimited.allow('farm.instance.relays_full', undefined, 'warn')) {
+        this.log.warn({ event: 'farm.instance.relays_full', relays: this.relays.size, limit: this.relays.limit }, `refused a relay: ${this.relays.limit} are open`);
+      }
       return { v: 1, ok: false, status: 503, message: `instance ${this.options.name} has ${this.relays.limit} relays open; try again later` };
     }
     const check = this.options.platform.checkSignalingSecret(open.session, open.secret);
