@@ -12,6 +12,7 @@ import type { PlatformOptions } from '../../src/platform/platform.js';
 import { LOG_RATE_LIMIT_DEFAULTS } from '../../src/log/rate-limited-log.js';
 import { FarmStartError, InstanceAgent, type InstanceAgentOptions } from '../../src/farm/instance/instance-agent.js';
 import { MAX_RELAYS_PER_INSTANCE } from '../../src/farm/instance/relay-registry.js';
+import { MAX_BAD_RELAY_MESSAGES } from '../../src/farm/instance/relay-transport.js';
 import { DISCOVER_SUBJECT, HEARTBEAT_SUBJECT, relaySubject, SESSION_ENDED_SUBJECT } from '../../src/farm/subjects.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { runCli } from '../helpers/cli.js';
@@ -164,6 +165,31 @@ describe('serve --nats: the instance agent', () => {
     expect(await gateway.request(subject('relay-1', 'signal'), { v: 1, gateway: 'g', session: placed.session, secret: placed.secret, relay })).toEqual({ v: 1, ok: true });
     const closed = await toClient.next((m) => m.t === 'close', 'the relay closing');
     expect(closed).toMatchObject({ t: 'close', code: 1001 });
+  });
+
+  it(`closes a relay (1008) at its ${MAX_BAD_RELAY_MESSAGES}th malformed message, and only then; the slot is free again`, async () => {
+    await startInstance('junk-1');
+    const placed = await place('junk-1');
+    const relay = newRelayId();
+    const toClient = collect(relaySubject('junk-1', relay, 'to-client'));
+    const toInstance = relaySubject('junk-1', relay, 'to-instance');
+    await gateway.nc.flush();
+    expect(await gateway.request(subject('junk-1', 'signal'), { v: 1, gateway: 'g', session: placed.session, secret: placed.secret, relay })).toEqual({ v: 1, ok: true });
+    const junk = ['not json', '{"t":"frame"}', '{"t":"nope"}', '[]', '{"t":"close","code":"x"}'];
+    for (let i = 0; i < MAX_BAD_RELAY_MESSAGES - 1; i++) gateway.nc.publish(toInstance, junk[i % junk.length]!);
+    // One short of the limit: still open, frames still reach the platform's signaling.
+    gateway.publish(toInstance, { t: 'frame', data: JSON.stringify({ type: 'discover' }) });
+    const answer = await toClient.next((m) => m.t === 'frame' || m.t === 'close', 'the resp:discover through the relay');
+    expect(answer.t).toBe('frame');
+    expect(JSON.parse(answer.data as string)).toMatchObject({ type: 'resp:discover' });
+    // Pushed past the limit: closed once, whatever follows.
+    for (let i = 0; i < 20; i++) gateway.nc.publish(toInstance, 'still junk');
+    const closed = await toClient.next((m) => m.t === 'close', 'the relay closing');
+    expect(closed).toMatchObject({ t: 'close', code: 1008 });
+    await gateway.nc.flush();
+    expect(toClient.messages.filter((m) => m.t === 'close')).toHaveLength(1);
+    const joined = await gateway.request(subject('junk-1', 'join'), { v: 1, gateway: 'g', session: placed.session });
+    expect(await gateway.request(subject('junk-1', 'signal'), { v: 1, gateway: 'g', session: placed.session, secret: joined.secret, relay })).toEqual({ v: 1, ok: true });
   });
 
   it('refuses a relay past its cap with 503, its warning rate-limited however many SignalOpens come', async () => {
