@@ -63,8 +63,6 @@ export class FarmStartError extends Error {
   override readonly name = 'FarmStartError';
 }
 
-/** nats.js error codes that no retry heals. */
-
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
