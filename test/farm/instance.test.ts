@@ -134,6 +134,20 @@ describe('serve --nats: the instance agent', () => {
     expect(await open({ v: 1, gateway: 'fake-gw', session: placed.session, secret: placed.secret, relay: newRelayId() })).toEqual({ v: 1, ok: true });
   });
 
+  it('drops place/join/signal published without a reply subject before any effect: no reservation, no secret reissued or used', async () => {
+    const { log, lines } = captureLogger();
+    await startInstance('pub-1', { log });
+    // Published on the same connection as the requests after them: nats-server delivers them first.
+    gateway.publish(subject('pub-1', 'place'), { v: 1, gateway: 'g', request: {} });
+    const placed = await place('pub-1');
+    expect(placed).toMatchObject({ ok: true });
+    gateway.publish(subject('pub-1', 'join'), { v: 1, gateway: 'g', session: placed.session });
+    gateway.publish(subject('pub-1', 'signal'), { v: 1, gateway: 'g', session: placed.session, secret: placed.secret, relay: newRelayId() });
+    // The secret from the place is still the valid one, and unused.
+    expect(await gateway.request(subject('pub-1', 'signal'), { v: 1, gateway: 'g', session: placed.session, secret: placed.secret, relay: newRelayId() })).toEqual({ v: 1, ok: true });
+    expect(lines.filter((l) => l.event === 'farm.instance.bad_request' && l.code === 'NO_REPLY').map((l) => l.kind)).toEqual(['place', 'join', 'signal']);
+  });
+
   it('negotiates a real WebRTC peer through the relay subjects; data reaches the channel socket; the peer end publishes session.ended', async () => {
     const ended = collect(SESSION_ENDED_SUBJECT);
     const beats = collect(HEARTBEAT_SUBJECT);
