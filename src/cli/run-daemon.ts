@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+import { FarmStartError, InstanceAgent } from '../farm/instance/instance-agent.js';
 import { ListenError } from '../io/unix-listener.js';
 import type { Logger } from '../log/logger.js';
 import type { Platform } from '../platform/platform.js';
@@ -224,8 +226,6 @@ async function startPlatform(
 
 /** `serve --nats`: the instance joins the farm; closed before the platform (its session.ended goes out first). */
 async function startInstanceAgent(settings: DaemonSettings, farm: InstanceSettings, platform: Platform, log: Logger): Promise<DaemonPart> {
-  const { hostname } = await import('node:os');
-  const { InstanceAgent, FarmStartError } = await import('../farm/instance/instance-agent.js');
   try {
     const agent = await InstanceAgent.start({
       nats: farm.nats,

@@ -9,7 +9,7 @@ export const MAX_API_VERSION = 2;
 /** After this many protocol errors on one WebSocket the server closes it (1008). */
 export const MAX_PROTOCOL_ERRORS = 10;
 /** Messages waiting to be handled (while a previous session's bridges close) before the server gives up. */
-const MAX_QUEUED_MESSAGES = 500;
+export const MAX_QUEUED_MESSAGES = 500;
 
 /** What a signaling connection needs from the platform. */
 export interface SignalingHost {

@@ -106,10 +106,10 @@ describe('farm faults: hosts', () => {
     const placed = await postSession(second.url);
     expect(placed.status).toBe(201);
     await untilInstances(second.url, (a) => a.instances.find((i) => i.name === 'gr-2')?.session === placed.metadata!.id, 'the new session on gr-2');
-    // A second client through the new gateway gets a working session end to end.
+    // The new gateway's placement state is live: gr-2 is reserved by the POST above (and gr-1
+    // streams), so a client asking for gr-2 is refused with the gateway's 503.
     const late = startClient(second.url, 'bar', ['--instance', 'gr-2']);
     await waitFor(() => late.child.exitCode !== null || /connected/.test(late.stderr()), 'the second client', LONG);
-    // gr-2 is reserved by the POST above; the client's own request finds it busy.
     expect(await late.exited).toBe(1);
     expect(late.stderr()).toMatch(/503 Service Unavailable.*no free instance.*\(Retry-After: 5 s\)/);
   });

@@ -9,14 +9,16 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectWebClient } from '../../src/headless-client/web-client.js';
 import type { PlatformOptions } from '../../src/platform/platform.js';
+import { LOG_RATE_LIMIT_DEFAULTS } from '../../src/log/rate-limited-log.js';
 import { FarmStartError, InstanceAgent, type InstanceAgentOptions } from '../../src/farm/instance/instance-agent.js';
 import { MAX_RELAYS_PER_INSTANCE } from '../../src/farm/instance/relay-registry.js';
+import { MAX_BAD_RELAY_MESSAGES } from '../../src/farm/instance/relay-transport.js';
 import { DISCOVER_SUBJECT, HEARTBEAT_SUBJECT, relaySubject, SESSION_ENDED_SUBJECT } from '../../src/farm/subjects.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { runCli } from '../helpers/cli.js';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
-import { connectApp, startHarness, waitFor, type Harness } from '../platform/helpers/harness.js';
+import { captureLogger, connectApp, startHarness, waitFor, type Harness } from '../platform/helpers/harness.js';
 import { FakeGateway, newRelayId, startGatewayFront, type Json } from './helpers/fake-gateway.js';
 
 let nats: NatsServerHandle;
@@ -132,6 +134,20 @@ describe('serve --nats: the instance agent', () => {
     expect(await open({ v: 1, gateway: 'fake-gw', session: placed.session, secret: placed.secret, relay: newRelayId() })).toEqual({ v: 1, ok: true });
   });
 
+  it('drops place/join/signal published without a reply subject before any effect: no reservation, no secret reissued or used', async () => {
+    const { log, lines } = captureLogger();
+    await startInstance('pub-1', { log });
+    // Published on the same connection as the requests after them: nats-server delivers them first.
+    gateway.publish(subject('pub-1', 'place'), { v: 1, gateway: 'g', request: {} });
+    const placed = await place('pub-1');
+    expect(placed).toMatchObject({ ok: true });
+    gateway.publish(subject('pub-1', 'join'), { v: 1, gateway: 'g', session: placed.session });
+    gateway.publish(subject('pub-1', 'signal'), { v: 1, gateway: 'g', session: placed.session, secret: placed.secret, relay: newRelayId() });
+    // The secret from the place is still the valid one, and unused.
+    expect(await gateway.request(subject('pub-1', 'signal'), { v: 1, gateway: 'g', session: placed.session, secret: placed.secret, relay: newRelayId() })).toEqual({ v: 1, ok: true });
+    expect(lines.filter((l) => l.event === 'farm.instance.bad_request' && l.code === 'NO_REPLY').map((l) => l.kind)).toEqual(['place', 'join', 'signal']);
+  });
+
   it('negotiates a real WebRTC peer through the relay subjects; data reaches the channel socket; the peer end publishes session.ended', async () => {
     const ended = collect(SESSION_ENDED_SUBJECT);
     const beats = collect(HEARTBEAT_SUBJECT);
@@ -165,8 +181,34 @@ describe('serve --nats: the instance agent', () => {
     expect(closed).toMatchObject({ t: 'close', code: 1001 });
   });
 
-  it('refuses a relay past its cap with 503', async () => {
-    await startInstance('cap-1');
+  it(`closes a relay (1008) at its ${MAX_BAD_RELAY_MESSAGES}th malformed message, and only then; the slot is free again`, async () => {
+    await startInstance('junk-1');
+    const placed = await place('junk-1');
+    const relay = newRelayId();
+    const toClient = collect(relaySubject('junk-1', relay, 'to-client'));
+    const toInstance = relaySubject('junk-1', relay, 'to-instance');
+    await gateway.nc.flush();
+    expect(await gateway.request(subject('junk-1', 'signal'), { v: 1, gateway: 'g', session: placed.session, secret: placed.secret, relay })).toEqual({ v: 1, ok: true });
+    const junk = ['not json', '{"t":"frame"}', '{"t":"nope"}', '[]', '{"t":"close","code":"x"}'];
+    for (let i = 0; i < MAX_BAD_RELAY_MESSAGES - 1; i++) gateway.nc.publish(toInstance, junk[i % junk.length]!);
+    // One short of the limit: still open, frames still reach the platform's signaling.
+    gateway.publish(toInstance, { t: 'frame', data: JSON.stringify({ type: 'discover' }) });
+    const answer = await toClient.next((m) => m.t === 'frame' || m.t === 'close', 'the resp:discover through the relay');
+    expect(answer.t).toBe('frame');
+    expect(JSON.parse(answer.data as string)).toMatchObject({ type: 'resp:discover' });
+    // Pushed past the limit: closed once, whatever follows.
+    for (let i = 0; i < 20; i++) gateway.nc.publish(toInstance, 'still junk');
+    const closed = await toClient.next((m) => m.t === 'close', 'the relay closing');
+    expect(closed).toMatchObject({ t: 'close', code: 1008 });
+    await gateway.nc.flush();
+    expect(toClient.messages.filter((m) => m.t === 'close')).toHaveLength(1);
+    const joined = await gateway.request(subject('junk-1', 'join'), { v: 1, gateway: 'g', session: placed.session });
+    expect(await gateway.request(subject('junk-1', 'signal'), { v: 1, gateway: 'g', session: placed.session, secret: joined.secret, relay })).toEqual({ v: 1, ok: true });
+  });
+
+  it('refuses a relay past its cap with 503, its warning rate-limited however many SignalOpens come', async () => {
+    const { log, lines } = captureLogger();
+    const { agent } = await startInstance('cap-1', { log });
     const placed = await place('cap-1');
     const statuses: unknown[] = [];
     for (let i = 0; i <= MAX_RELAYS_PER_INSTANCE; i++) {
@@ -175,6 +217,16 @@ describe('serve --nats: the instance agent', () => {
       statuses.push(reply.ok === true ? 'ok' : reply.status);
     }
     expect(statuses).toEqual([...Array(MAX_RELAYS_PER_INSTANCE).fill('ok'), 503]);
+    // The cap is checked before the secret: any NATS peer can be refused, again and again.
+    const more = LOG_RATE_LIMIT_DEFAULTS.burst + 10;
+    for (let i = 0; i < more; i++) {
+      expect(await gateway.request(subject('cap-1', 'signal'), { v: 1, gateway: 'g', session: placed.session, secret: 'junk', relay: newRelayId() })).toMatchObject({ ok: false, status: 503 });
+    }
+    await agent.close(); // flushes the log.suppressed summaries
+    const written = lines.filter((l) => l.event === 'farm.instance.relays_full').length;
+    const suppressed = lines.filter((l) => l.event === 'log.suppressed' && l.suppressedEvent === 'farm.instance.relays_full').reduce((sum, l) => sum + (l.suppressed as number), 0);
+    expect(written + suppressed).toBe(more + 1);
+    expect(suppressed).toBeGreaterThan(0);
   });
 
   it('refuses to start under the name of a live instance, naming its host', async () => {

@@ -36,7 +36,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`nats-server did not become ready in 10 s:\n${output}`)), 10_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // never left running behind a failed start
+      reject(new Error(`nats-server did not become ready in 10 s:\n${output}`));
+    }, 10_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (output.length > 1_000_000) output = output.slice(-500_000);

@@ -63,8 +63,6 @@ export class FarmStartError extends Error {
   override readonly name = 'FarmStartError';
 }
 
-/** nats.js error codes that no retry heals. */
-
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -254,6 +252,14 @@ export class InstanceAgent {
   // ---- requests ----------------------------------------------------------------------------------
 
   private onRequest(kind: 'place' | 'join' | 'signal', msg: Msg): void {
+    if (msg.reply === undefined || msg.reply === '') {
+      // A publish, not a request (the gateway always requests): acting on it would reserve the
+      // instance, reissue a secret or use one up for nobody, so it is dropped before any effect.
+      if (this.rateLimited.allow('farm.instance.bad_request', undefined, 'warn')) {
+        this.log.warn({ event: 'farm.instance.bad_request', kind, code: 'NO_REPLY', reason: 'published without a reply subject' }, `${kind} published without a reply subject: dropped`);
+      }
+      return;
+    }
     let reply: PlaceReply | SignalReply;
     try {
       reply = kind === 'place' ? this.place(msg.data) : kind === 'join' ? this.join(msg.data) : this.signal(msg.data);
@@ -266,7 +272,6 @@ export class InstanceAgent {
       const message = error instanceof Error ? error.message : String(error);
       reply = kind === 'signal' ? { v: 1, ok: false, status: 400, message } : { v: 1, ok: false, code: 'BAD_REQUEST', message };
     }
-    if (msg.reply === undefined || msg.reply === '') return; // a publish, not a request: nobody to answer
     try {
       msg.respond(encodeFarmMessage(reply));
     } catch (error) {
@@ -317,7 +322,10 @@ export class InstanceAgent {
     if (this.stopping || !this.nc) return { v: 1, ok: false, status: 503, message: `instance ${this.options.name} is stopping` };
     if (this.relays.has(open.relay)) return { v: 1, ok: false, status: 400, message: `relay ${open.relay} is already open` };
     if (this.relays.full) {
-      this.log.warn({ event: 'farm.instance.relays_full', relays: this.relays.size, limit: this.relays.limit }, `refused a relay: ${this.relays.limit} are open`);
+      // Checked before the secret, so any NATS peer can cause this line: rate-limited like the others.
+      if (this.rateLimited.allow('farm.instance.relays_full', undefined, 'warn')) {
+        this.log.warn({ event: 'farm.instance.relays_full', relays: this.relays.size, limit: this.relays.limit }, `refused a relay: ${this.relays.limit} are open`);
+      }
       return { v: 1, ok: false, status: 503, message: `instance ${this.options.name} has ${this.relays.limit} relays open; try again later` };
     }
     const check = this.options.platform.checkSignalingSecret(open.session, open.secret);

@@ -8,7 +8,7 @@ import { relaySubject } from '../subjects.js';
 /** The gateway pings every 5 s; a relay silent this long is closed (docs/farm.md "Relay"). */
 export const DEFAULT_RELAY_SILENCE_MS = 20_000;
 /** Malformed relay messages tolerated before the relay is closed (a broken or hostile peer). */
-const MAX_BAD_MESSAGES = 10;
+export const MAX_BAD_RELAY_MESSAGES = 10;
 
 /**
  * A session's signaling relayed over NATS (docs/farm.md): frames from the browser arrive on
@@ -89,7 +89,7 @@ export class RelayTransport implements SignalingTransport {
       if (this.rateLimited.allow('farm.instance.relay_bad_message', undefined, 'warn')) {
         this.log.warn({ event: 'farm.instance.relay_bad_message', relay: this.relay, code: error.code, reason: error.message }, `relay ${this.relay}: dropped a malformed message: ${error.message}`);
       }
-      if (++this.badMessages >= MAX_BAD_MESSAGES) this.finish(1008, `${MAX_BAD_MESSAGES} malformed relay messages`, true);
+      if (++this.badMessages >= MAX_BAD_RELAY_MESSAGES) this.finish(1008, `${MAX_BAD_RELAY_MESSAGES} malformed relay messages`, true);
       return;
     }
     this.armSilenceTimer();
