@@ -244,6 +244,16 @@ function report(s: Settings, trials: Trial[]): BenchResult {
 
   const spread = (values: number[], unit: string, digits = 1) =>
     trials.length < 2 ? '' : `${unit} ${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)}`;
+  /** A 1-client latency row beside the shown trial's floor; `p50s` (one per trial) give its range. */
+  const againstFloor = (benchmark: string, stats: LatencyStats, p50s: number[]): BenchRow => ({
+    benchmark,
+    ...latencyColumns(stats),
+    floorUs: floor.persistentUs,
+    floorOpsPerS: floor.persistentOpsPerS,
+    p50Ratio: stats.p50Us / floor.persistentUs,
+    opsRatio: stats.opsPerS / floor.persistentOpsPerS,
+    spread: spread(p50s, 'p50'),
+  });
   const rows: BenchRow[] = [
     {
       benchmark: 'C floor: fdpass persistent, 1 client',
@@ -257,15 +267,7 @@ function report(s: Settings, trials: Trial[]): BenchResult {
       opsPerS: 1e6 / reconnect,
       spread: spread(trials.map((t) => t.floor.reconnectUs), 'mean'),
     },
-    {
-      benchmark: 'connect round trip, 1 client',
-      ...latencyColumns(one),
-      floorUs: floor.persistentUs,
-      floorOpsPerS: floor.persistentOpsPerS,
-      p50Ratio: one.p50Us / floor.persistentUs,
-      opsRatio: one.opsPerS / floor.persistentOpsPerS,
-      spread: spread(trials.map((t) => t.one.p50Us), 'p50'),
-    },
+    againstFloor('connect round trip, 1 client', one, trials.map((t) => t.one.p50Us)),
     {
       benchmark: `connect round trip, ${s.clients} clients (1 process)`,
       ...latencyColumns(many),
@@ -274,26 +276,8 @@ function report(s: Settings, trials: Trial[]): BenchResult {
       spread: spread(trials.map((t) => t.many.opsPerS), 'ops/s', 0),
     },
   ];
-  rows.push({
-    benchmark: 'connect round trip, 1 blocking client (openSyncConnection)',
-    ...latencyColumns(blocking),
-    floorUs: floor.persistentUs,
-    floorOpsPerS: floor.persistentOpsPerS,
-    p50Ratio: blocking.p50Us / floor.persistentUs,
-    opsRatio: blocking.opsPerS / floor.persistentOpsPerS,
-    spread: spread(trials.map((t) => t.blocking.p50Us), 'p50'),
-  });
-  if (socket) {
-    rows.push({
-      benchmark: 'client.connect() -> net.Socket, 1 client',
-      ...latencyColumns(socket),
-      floorUs: floor.persistentUs,
-      floorOpsPerS: floor.persistentOpsPerS,
-      p50Ratio: socket.p50Us / floor.persistentUs,
-      opsRatio: socket.opsPerS / floor.persistentOpsPerS,
-      spread: spread(socketTrials.map((t) => t.p50Us), 'p50'),
-    });
-  }
+  rows.push(againstFloor('connect round trip, 1 blocking client (openSyncConnection)', blocking, trials.map((t) => t.blocking.p50Us)));
+  if (socket) rows.push(againstFloor('client.connect() -> net.Socket, 1 client', socket, socketTrials.map((t) => t.p50Us)));
 
   const ratio = one.p50Us / floor.persistentUs;
   const allowed = GOAL_RATIO * floor.persistentUs;
