@@ -13,7 +13,6 @@
  *     10 / (first POST → last 201) per wave; the POST timings come from a wrapper around fetch.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectWebClient, type WebClient } from '../src/headless-client/web-client.js';
@@ -28,7 +27,6 @@ interface InstanceView {
 }
 
 interface Farm {
-  natsUrl: string;
   gateway: string;
   token: string;
   /** name → the instance's own gateway URL (its local `serve` gateway). */
@@ -58,23 +56,16 @@ function recordSessionPosts(): { posts: PostTiming[]; restore(): void } {
   return { posts, restore: () => (globalThis.fetch = original) };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 async function startFarm(context: BenchContext, instanceCount: number): Promise<Farm> {
   const dir = context.makeTempDir('aoob-bench-farm-');
-  const port = await freePort();
-  const natsUrl = `nats://127.0.0.1:${port}`;
   const children: TrackedChild[] = [];
-  const nats = context.spawnChild('nats-server', 'nats-server', ['-a', '127.0.0.1', '-p', String(port)]);
+  // -p -1: nats-server picks a free port and logs it (no probe-then-bind race).
+  const nats = context.spawnChild('nats-server', 'nats-server', ['-a', '127.0.0.1', '-p', '-1']);
   children.push(nats);
   try {
-    await waitUntil('nats-server', nats, 10_000, () => nats.output().includes('Server is ready'));
+    let listening: string | undefined;
+    await waitUntil('nats-server', nats, 10_000, () => nats.output().includes('Server is ready') && (listening = /Listening for client connections on (\S+)/.exec(nats.output())?.[1]) !== undefined);
+    const natsUrl = `nats://${listening!}`;
     const token = randomBytes(12).toString('hex');
     // `gateway` takes no --log-format (its logs are JSON lines anyway), so not through spawnCli.
     const gatewayChild = context.spawnChild('gateway', process.execPath, [builtFile(context, 'src', 'cli', 'main.js'), 'gateway', '--log-level', 'warn', '--nats', natsUrl, '--listen', '127.0.0.1:0', '--token', token]);
@@ -98,7 +89,7 @@ async function startFarm(context: BenchContext, instanceCount: number): Promise<
       await waitUntil(name, child, 60_000, () => (ready = logRecord(child.output(), 'serve.ready')) !== undefined);
       instances.set(name, String(ready!.gateway));
     }
-    const farm = { natsUrl, gateway: gateway!, token, instances, children };
+    const farm = { gateway: gateway!, token, instances, children };
     await untilAllFree(farm, 30_000);
     return farm;
   } catch (error) {
