@@ -18,13 +18,11 @@
  *   BENCH_CLIENTS          concurrent clients for the concurrent row (default 8)
  *   BENCH_SOCKET_CONNECTS  measured client.connect() calls per trial (default N/4; 0 skips the row)
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataProxyClient } from '../src/client/data-proxy-client.js';
 import { close } from '../src/native/addon.js';
 import { ParcelWriter } from '../src/parcel/parcel-writer.js';
-import { buildFloor, runFloor, startChannelListener, startDaemon, withOutputTails, type FloorResult } from './fixtures.js';
+import { buildFloor, processCpuTimesMs, runFloor, startChannelListener, startDaemon, withOutputTails, type FloorResult } from './fixtures.js';
 import {
   envInt,
   latencyStats,
@@ -192,23 +190,11 @@ function measureBlocking(servicePath: string, count: number, warmup: number, onM
   }
 }
 
-const CLOCK_TICKS_PER_S = clockTicksPerSecond();
-
-function clockTicksPerSecond(): number {
-  try {
-    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-    return Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
-  } catch {
-    return 100; // Linux's USER_HZ everywhere we run
-  }
-}
-
-/** A process's CPU time so far, µs (fields 14 and 15 of /proc/<pid>/stat, in clock ticks). */
+/** A process's CPU time so far, µs; the daemon must still be running (a NaN would hide in the row). */
 function processCpuUs(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const toUs = (ticks: string | undefined) => (Number(ticks) * 1e6) / CLOCK_TICKS_PER_S;
-  return { user: toUs(fields[11]), system: toUs(fields[12]) };
+  const { user, system } = processCpuTimesMs(pid);
+  if (!Number.isFinite(user) || !Number.isFinite(system)) throw new Error(`cannot read the CPU time of pid ${pid} from /proc/${pid}/stat`);
+  return { user: user * 1000, system: system * 1000 };
 }
 
 /** client.connect(): the same round trip plus parsing the fd object and wrapping the fd in a net.Socket. */
