@@ -19,9 +19,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IP } from '../helpers/netns.js';
 import { spawnInNamespace } from '../helpers/ns-process.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
-import { PAGES_DIR } from '../e2e/helpers.js';
+import { PAGES_DIR, waitFor } from '../e2e/helpers.js';
 import { CHROMIUM_PATH } from '../web/helpers/browser.js';
-import { collect, endOnT, startTurnLab, TOKEN, until, type Instance, type PathEvent, type TurnLab } from './helpers/turn-lab.js';
+import { collect, endOnT, startTurnLab, TOKEN, type Instance, type PathEvent, type TurnLab } from './helpers/turn-lab.js';
 
 const PAGES_PORT = 9000;
 
@@ -82,7 +82,7 @@ describe('Chromium in a namespace that reaches the instance only through TURN (c
     const app = await turnLab!.connectChannelSocket(join(instance.socketDir, 'webrtc_data_web'));
     const atApp = collect(app);
     await page.evaluate(`window.oob.send("web", "from Chromium, through coturn\\n")`);
-    await until(() => atApp().includes('from Chromium, through coturn\n'), 'the page data at the channel socket');
+    await waitFor(() => atApp().includes('from Chromium, through coturn\n'), 'the page data at the channel socket', 30_000);
     app.write('from the app on the instance host\n');
     await page.waitForFunction(`new TextDecoder().decode(new Uint8Array(window.oob.receivedBytes("web"))).includes("from the app on the instance host")`, undefined, { polling: 50, timeout: 30_000 });
 

@@ -6,9 +6,10 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../e2e/helpers.js';
 import { CLI } from '../helpers/cli.js';
 import { spawnInNamespace } from '../helpers/ns-process.js';
-import { collect, endOnT, logEvent, startTurnLab, TOKEN, until, type Instance, type PathEvent, type TurnLab } from './helpers/turn-lab.js';
+import { collect, endOnT, logEvent, startTurnLab, TOKEN, type Instance, type PathEvent, type TurnLab } from './helpers/turn-lab.js';
 
 let turnLab: TurnLab | undefined;
 let withTurn: Instance;
@@ -53,9 +54,9 @@ describe('a client that reaches the instance only through TURN (coturn)', () => 
     const app = await connectChannelSocket(join(instance.socketDir, `webrtc_data_${channel}`));
     const atApp = collect(app);
     client.child.stdin!.write('from the client, through coturn\n');
-    await until(() => atApp().includes('from the client, through coturn\n'), 'the client data at the channel socket');
+    await waitFor(() => atApp().includes('from the client, through coturn\n'), 'the client data at the channel socket', 30_000);
     app.write('from the app on the instance host\n');
-    await until(() => client.stdout().includes('from the app on the instance host\n'), 'the app data at the client');
+    await waitFor(() => client.stdout().includes('from the app on the instance host\n'), 'the app data at the client', 30_000);
     client.child.stdin!.end();
     expect(await client.exited()).toBe(0);
     return {

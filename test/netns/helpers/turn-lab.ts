@@ -128,14 +128,6 @@ export function collect(socket: Socket): () => string {
   return () => received;
 }
 
-export async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let attempt = 0; attempt < 600; attempt++) {
-    if (condition()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 export interface PathEvent {
   session?: string;
   msg?: string;
