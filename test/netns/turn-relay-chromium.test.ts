@@ -15,7 +15,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnInNamespace } from '../helpers/ns-process.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
-import { PAGES_DIR, waitFor } from '../e2e/helpers.js';
+import { PAGES_DIR, requireExecutable, waitFor } from '../e2e/helpers.js';
 import { CHROMIUM_PATH } from '../web/helpers/browser.js';
 import { launchChromiumInNamespace } from './helpers/chromium-in-namespace.js';
 import { collect, endOnT, startTurnLab, TOKEN, type Instance, type PathEvent, type TurnLab } from './helpers/turn-lab.js';
@@ -29,6 +29,7 @@ let wrapperDir: string | undefined;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium is not installed at ${CHROMIUM_PATH} (apt-get install chromium; .ci/run does)`);
+  requireExecutable('python3', 'apt-get install python3');
   turnLab = await startTurnLab();
   instance = await turnLab.startInstance('chromium', 8777, ['--turn', turnLab.coturn.url]);
   const t = turnLab.lab.host('t');

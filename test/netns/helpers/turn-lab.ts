@@ -16,6 +16,7 @@ import { startCoturn, type CoturnHandle } from '../../helpers/coturn.js';
 import { createLab, type Lab } from '../../helpers/netns.js';
 import { spawnInNamespace, type NsProcess } from '../../helpers/ns-process.js';
 import { makeTempDir, removeTempDir } from '../../helpers/temp-dir.js';
+import { requireExecutable } from '../../e2e/helpers.js';
 
 export const TOKEN = 'netns-turn-relay-token-0123456789';
 
@@ -39,7 +40,9 @@ export interface TurnLab {
 }
 
 export async function startTurnLab(): Promise<TurnLab> {
+  // Missing tools fail here with what to install (coturn: startCoturn says so); nothing is skipped.
   assertBuilt();
+  requireExecutable('socat', 'apt-get install socat');
   const lab = createLab({ hosts: ['a', 't', 'c'], reach: { c: ['t'] } });
   const dir = makeTempDir('aoob-turn-');
   const processes: NsProcess[] = [];
