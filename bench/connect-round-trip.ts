@@ -18,13 +18,11 @@
  *   BENCH_CLIENTS          concurrent clients for the concurrent row (default 8)
  *   BENCH_SOCKET_CONNECTS  measured client.connect() calls per trial (default N/4; 0 skips the row)
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataProxyClient } from '../src/client/data-proxy-client.js';
 import { close } from '../src/native/addon.js';
 import { ParcelWriter } from '../src/parcel/parcel-writer.js';
-import { buildFloor, runFloor, startChannelListener, startDaemon, withOutputTails, type FloorResult } from './fixtures.js';
+import { buildFloor, processCpuTimesMs, runFloor, startChannelListener, startDaemon, withOutputTails, type FloorResult } from './fixtures.js';
 import {
   envInt,
   latencyStats,
@@ -192,23 +190,11 @@ function measureBlocking(servicePath: string, count: number, warmup: number, onM
   }
 }
 
-const CLOCK_TICKS_PER_S = clockTicksPerSecond();
-
-function clockTicksPerSecond(): number {
-  try {
-    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-    return Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
-  } catch {
-    return 100; // Linux's USER_HZ everywhere we run
-  }
-}
-
-/** A process's CPU time so far, µs (fields 14 and 15 of /proc/<pid>/stat, in clock ticks). */
+/** A process's CPU time so far, µs; the daemon must still be running (a NaN would hide in the row). */
 function processCpuUs(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const toUs = (ticks: string | undefined) => (Number(ticks) * 1e6) / CLOCK_TICKS_PER_S;
-  return { user: toUs(fields[11]), system: toUs(fields[12]) };
+  const { user, system } = processCpuTimesMs(pid);
+  if (!Number.isFinite(user) || !Number.isFinite(system)) throw new Error(`cannot read the CPU time of pid ${pid} from /proc/${pid}/stat`);
+  return { user: user * 1000, system: system * 1000 };
 }
 
 /** client.connect(): the same round trip plus parsing the fd object and wrapping the fd in a net.Socket. */
@@ -244,6 +230,16 @@ function report(s: Settings, trials: Trial[]): BenchResult {
 
   const spread = (values: number[], unit: string, digits = 1) =>
     trials.length < 2 ? '' : `${unit} ${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)}`;
+  /** A 1-client latency row beside the shown trial's floor; `p50s` (one per trial) give its range. */
+  const againstFloor = (benchmark: string, stats: LatencyStats, p50s: number[]): BenchRow => ({
+    benchmark,
+    ...latencyColumns(stats),
+    floorUs: floor.persistentUs,
+    floorOpsPerS: floor.persistentOpsPerS,
+    p50Ratio: stats.p50Us / floor.persistentUs,
+    opsRatio: stats.opsPerS / floor.persistentOpsPerS,
+    spread: spread(p50s, 'p50'),
+  });
   const rows: BenchRow[] = [
     {
       benchmark: 'C floor: fdpass persistent, 1 client',
@@ -257,15 +253,7 @@ function report(s: Settings, trials: Trial[]): BenchResult {
       opsPerS: 1e6 / reconnect,
       spread: spread(trials.map((t) => t.floor.reconnectUs), 'mean'),
     },
-    {
-      benchmark: 'connect round trip, 1 client',
-      ...latencyColumns(one),
-      floorUs: floor.persistentUs,
-      floorOpsPerS: floor.persistentOpsPerS,
-      p50Ratio: one.p50Us / floor.persistentUs,
-      opsRatio: one.opsPerS / floor.persistentOpsPerS,
-      spread: spread(trials.map((t) => t.one.p50Us), 'p50'),
-    },
+    againstFloor('connect round trip, 1 client', one, trials.map((t) => t.one.p50Us)),
     {
       benchmark: `connect round trip, ${s.clients} clients (1 process)`,
       ...latencyColumns(many),
@@ -274,26 +262,8 @@ function report(s: Settings, trials: Trial[]): BenchResult {
       spread: spread(trials.map((t) => t.many.opsPerS), 'ops/s', 0),
     },
   ];
-  rows.push({
-    benchmark: 'connect round trip, 1 blocking client (openSyncConnection)',
-    ...latencyColumns(blocking),
-    floorUs: floor.persistentUs,
-    floorOpsPerS: floor.persistentOpsPerS,
-    p50Ratio: blocking.p50Us / floor.persistentUs,
-    opsRatio: blocking.opsPerS / floor.persistentOpsPerS,
-    spread: spread(trials.map((t) => t.blocking.p50Us), 'p50'),
-  });
-  if (socket) {
-    rows.push({
-      benchmark: 'client.connect() -> net.Socket, 1 client',
-      ...latencyColumns(socket),
-      floorUs: floor.persistentUs,
-      floorOpsPerS: floor.persistentOpsPerS,
-      p50Ratio: socket.p50Us / floor.persistentUs,
-      opsRatio: socket.opsPerS / floor.persistentOpsPerS,
-      spread: spread(socketTrials.map((t) => t.p50Us), 'p50'),
-    });
-  }
+  rows.push(againstFloor('connect round trip, 1 blocking client (openSyncConnection)', blocking, trials.map((t) => t.blocking.p50Us)));
+  if (socket) rows.push(againstFloor('client.connect() -> net.Socket, 1 client', socket, socketTrials.map((t) => t.p50Us)));
 
   const ratio = one.p50Us / floor.persistentUs;
   const allowed = GOAL_RATIO * floor.persistentUs;

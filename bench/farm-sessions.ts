@@ -13,12 +13,11 @@
  *     10 / (first POST → last 201) per wave; the POST timings come from a wrapper around fetch.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectWebClient, type WebClient } from '../src/headless-client/web-client.js';
 import { envInt, latencyStats, type BenchContext, type BenchResult, type Benchmark, type BenchRow, type TrackedChild } from './harness.js';
-import { builtFile, logRecord, spawnCli, waitUntil, withOutputTails } from './fixtures.js';
+import { builtFile, logRecord, processStatusKiB, spawnCli, waitUntil, withOutputTails } from './fixtures.js';
 import { ms, times, type SummaryRow } from './summary.js';
 
 interface InstanceView {
@@ -28,11 +27,12 @@ interface InstanceView {
 }
 
 interface Farm {
-  natsUrl: string;
   gateway: string;
   token: string;
   /** name → the instance's own gateway URL (its local `serve` gateway). */
   instances: Map<string, string>;
+  /** The `serve --nats` processes. */
+  instanceChildren: TrackedChild[];
   children: TrackedChild[];
 }
 
@@ -58,23 +58,16 @@ function recordSessionPosts(): { posts: PostTiming[]; restore(): void } {
   return { posts, restore: () => (globalThis.fetch = original) };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 async function startFarm(context: BenchContext, instanceCount: number): Promise<Farm> {
   const dir = context.makeTempDir('aoob-bench-farm-');
-  const port = await freePort();
-  const natsUrl = `nats://127.0.0.1:${port}`;
   const children: TrackedChild[] = [];
-  const nats = context.spawnChild('nats-server', 'nats-server', ['-a', '127.0.0.1', '-p', String(port)]);
+  // -p -1: nats-server picks a free port and logs it (no probe-then-bind race).
+  const nats = context.spawnChild('nats-server', 'nats-server', ['-a', '127.0.0.1', '-p', '-1']);
   children.push(nats);
   try {
-    await waitUntil('nats-server', nats, 10_000, () => nats.output().includes('Server is ready'));
+    let listening: string | undefined;
+    await waitUntil('nats-server', nats, 10_000, () => nats.output().includes('Server is ready') && (listening = /Listening for client connections on (\S+)/.exec(nats.output())?.[1]) !== undefined);
+    const natsUrl = `nats://${listening!}`;
     const token = randomBytes(12).toString('hex');
     // `gateway` takes no --log-format (its logs are JSON lines anyway), so not through spawnCli.
     const gatewayChild = context.spawnChild('gateway', process.execPath, [builtFile(context, 'src', 'cli', 'main.js'), 'gateway', '--log-level', 'warn', '--nats', natsUrl, '--listen', '127.0.0.1:0', '--token', token]);
@@ -98,7 +91,7 @@ async function startFarm(context: BenchContext, instanceCount: number): Promise<
       await waitUntil(name, child, 60_000, () => (ready = logRecord(child.output(), 'serve.ready')) !== undefined);
       instances.set(name, String(ready!.gateway));
     }
-    const farm = { natsUrl, gateway: gateway!, token, instances, children };
+    const farm = { gateway: gateway!, token, instances, instanceChildren: [...instanceChildren.values()], children };
     await untilAllFree(farm, 30_000);
     return farm;
   } catch (error) {
@@ -121,6 +114,13 @@ async function untilAllFree(farm: Farm, timeoutMs: number): Promise<void> {
     if (Date.now() > deadline) throw new Error(`instances not all free after ${timeoutMs} ms: ${JSON.stringify(listed.map((i) => [i.name, i.state]))}`);
     await sleep(20);
   }
+}
+
+/** The instances' mean resident set (VmRSS), MiB. */
+function meanInstanceRssMiB(farm: Farm): number {
+  const kib = farm.instanceChildren.map((c) => processStatusKiB(c.child.pid, 'VmRSS'));
+  if (!kib.every(Number.isFinite)) throw new Error('cannot read VmRSS of every serve --nats from /proc/<pid>/status');
+  return kib.reduce((a, b) => a + b, 0) / kib.length / 1024;
 }
 
 async function stopFarm(farm: Farm): Promise<void> {
@@ -188,6 +188,8 @@ async function placementWaves(context: BenchContext, instanceCount: number, wave
   const startedAt = Date.now();
   const farm = await startFarm(context, instanceCount);
   const startUpS = (Date.now() - startedAt) / 1000;
+  const idleRssMiB = meanInstanceRssMiB(farm);
+  let streamingRssMiB = 0;
   const recorder = recordSessionPosts();
   try {
     const perInstance = new Map<string, number>([...farm.instances.keys()].map((name) => [name, 0]));
@@ -214,6 +216,7 @@ async function placementWaves(context: BenchContext, instanceCount: number, wave
           const home = listed.find((i) => i.session === client.session.id);
           if (home) perInstance.set(home.name, (perInstance.get(home.name) ?? 0) + 1);
         }
+        streamingRssMiB = Math.max(streamingRssMiB, meanInstanceRssMiB(farm));
         // One more while every instance streams: the SDK gets a 503.
         const extra = await fetch(`${farm.gateway}/1.0/sessions/`, { method: 'POST', headers: { Authorization: `Macaroon root=${farm.token}` }, body: '{}' });
         const text = await extra.text();
@@ -243,7 +246,7 @@ async function placementWaves(context: BenchContext, instanceCount: number, wave
       },
     ];
     const notes = [
-      `farm placement: ${instanceCount} real \`serve --nats\` processes (started in ${startUpS.toFixed(1)} s), one gateway, one nats-server, all on this machine; the ${waves * instanceCount} web clients are in the bench process. Each wave: ${instanceCount} sessions at once, each to its data channel open; then an 11th POST (${refusals[0] ?? '-'}); then all end and the bench waits until every instance is free (session.ended + heartbeat) before the next wave. placements/s = sessions / (first POST → last 201), summed over the waves; POST → 201 per session p50 ${ms(post.p50Us)}, p99 ${ms(post.p99Us)}.`,
+      `farm placement: ${instanceCount} real \`serve --nats\` processes (started in ${startUpS.toFixed(1)} s; VmRSS per instance, mean: ${idleRssMiB.toFixed(0)} MiB free, ${streamingRssMiB.toFixed(0)} MiB streaming, the largest of the waves), one gateway, one nats-server, all on this machine; the ${waves * instanceCount} web clients are in the bench process. Each wave: ${instanceCount} sessions at once, each to its data channel open; then an 11th POST (${refusals[0] ?? '-'}); then all end and the bench waits until every instance is free (session.ended + heartbeat) before the next wave. placements/s = sessions / (first POST → last 201), summed over the waves; POST → 201 per session p50 ${ms(post.p50Us)}, p99 ${ms(post.p99Us)}.`,
       `farm placement per instance: ${spread}.`,
     ];
     return { rows, summary, notes };

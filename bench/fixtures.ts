@@ -212,15 +212,22 @@ export async function waitForPath(path: string, present: boolean, timeoutMs: num
 
 const CLOCK_TICKS_PER_S = 100; // USER_HZ: what /proc/<pid>/stat counts in on Linux
 
-/** Cumulative CPU time (user + system, all threads) of a process, ms; NaN when it cannot be read. */
-export function processCpuMs(pid: number | undefined): number {
+/** Cumulative CPU time (all threads) of a process, ms, user and system apart (fields 14 and 15 of /proc/<pid>/stat); NaN when it cannot be read. */
+export function processCpuTimesMs(pid: number | undefined): { user: number; system: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+    const toMs = (ticks: string | undefined) => (Number(ticks) * 1000) / CLOCK_TICKS_PER_S;
+    return { user: toMs(fields[11]), system: toMs(fields[12]) };
   } catch {
-    return Number.NaN; // not Linux, or gone
+    return { user: Number.NaN, system: Number.NaN }; // not Linux, or gone
   }
+}
+
+/** Cumulative CPU time (user + system, all threads) of a process, ms; NaN when it cannot be read. */
+export function processCpuMs(pid: number | undefined): number {
+  const { user, system } = processCpuTimesMs(pid);
+  return user + system;
 }
 
 /** A `kB` field of /proc/<pid>/status (VmRSS, RssAnon, …) in KiB; NaN when it cannot be read. */

@@ -15,9 +15,10 @@ import type { Socket } from 'node:net';
 import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, it, onTestFailed } from 'vitest';
 import { shellWords } from '../broadcast/helpers.js';
+import { waitFor } from '../e2e/helpers.js';
 import { CLI } from '../helpers/cli.js';
 import { connectApp, FARM_TOKEN, startFarmLab, type FarmInstance, type FarmLab } from './helpers/farm-lab.js';
-import { collect, until } from './helpers/turn-lab.js';
+import { collect } from './helpers/turn-lab.js';
 
 const STATUS_ACTION = 'com.canonical.anbox.BROADCAST_DATA_CHANNELS_STATUS';
 const STEP_MS = 30_000;
@@ -128,7 +129,7 @@ async function roundTrip(session: OpenSession, instance: FarmInstance): Promise<
   const atApp = collect(app);
   const toApp = `from Chromium to ${session.channel} on ${instance.name}\n`;
   await session.page.evaluate(`window.oob.send(${JSON.stringify(session.channel)}, ${JSON.stringify(toApp)})`);
-  await until(() => atApp().includes(toApp), `the page's data at the app on ${instance.name}`);
+  await waitFor(() => atApp().includes(toApp), `the page's data at the app on ${instance.name}`, 30_000);
   const toPage = `from the app on ${instance.name}`;
   app.write(`${toPage}\n`);
   await session.page.waitForFunction(

@@ -23,8 +23,9 @@
 import type { Socket } from 'node:net';
 import type { Page } from 'playwright-core';
 import { afterEach, describe, expect, it, onTestFailed } from 'vitest';
+import { waitFor } from '../e2e/helpers.js';
 import { connectApp, FARM_TOKEN, startFarmLab, type FarmInstance, type FarmLab } from './helpers/farm-lab.js';
-import { collect, endOnT, logEvent, until, type PathEvent } from './helpers/turn-lab.js';
+import { collect, endOnT, logEvent, type PathEvent } from './helpers/turn-lab.js';
 
 const STEP_MS = 30_000;
 /** Chromium gives up on ICE well within this when no pair works (it declares "failed"). */
@@ -109,7 +110,7 @@ async function relayedSession(turn: { gateway: boolean; instances: boolean }): P
   apps.push(app);
   const atApp = collect(app);
   await page.evaluate(`window.oob.send("relayed", "from Chromium, through coturn\\n")`);
-  await until(() => atApp().includes('from Chromium, through coturn\n'), 'the page data at the app on i1');
+  await waitFor(() => atApp().includes('from Chromium, through coturn\n'), 'the page data at the app on i1', 30_000);
   app.write('from the app on i1\n');
   await page.waitForFunction(`new TextDecoder().decode(new Uint8Array(window.oob.receivedBytes("relayed"))).includes("from the app on i1")`, undefined, { polling: 50, timeout: STEP_MS });
 

@@ -3,25 +3,22 @@
  * the lab of test/netns/helpers/turn-lab.ts (serve --turn on a, coturn on t, Chromium on c, which
  * may talk to t only).
  *
- * Chromium runs inside c's namespace: playwright-core launches a wrapper that execs
- * `ip netns exec C /usr/bin/chromium …`. `ip netns exec` keeps the inherited descriptors, so
- * playwright's --remote-debugging-pipe (fds 3 and 4) still reaches the browser, and closing the
- * browser ends it as usual. The protocol page (test/e2e/pages) is served from t (python3's
+ * Chromium runs inside c's namespace (helpers/chromium-in-namespace.ts). The protocol page (test/e2e/pages) is served from t (python3's
  * http.server): a page from a private address may call the private gateway, whereas one handed
  * over by playwright's request interception counts as public, and Chromium's Private Network
  * Access blocks its fetch. The page takes its ICE servers from the gateway's
  * metadata.stun_servers, i.e. from serve --turn.
  */
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IP } from '../helpers/netns.js';
 import { spawnInNamespace } from '../helpers/ns-process.js';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.js';
-import { PAGES_DIR } from '../e2e/helpers.js';
+import { PAGES_DIR, requireExecutable, waitFor } from '../e2e/helpers.js';
 import { CHROMIUM_PATH } from '../web/helpers/browser.js';
-import { collect, endOnT, startTurnLab, TOKEN, until, type Instance, type PathEvent, type TurnLab } from './helpers/turn-lab.js';
+import { launchChromiumInNamespace } from './helpers/chromium-in-namespace.js';
+import { collect, endOnT, startTurnLab, TOKEN, type Instance, type PathEvent, type TurnLab } from './helpers/turn-lab.js';
 
 const PAGES_PORT = 9000;
 
@@ -32,19 +29,14 @@ let wrapperDir: string | undefined;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium is not installed at ${CHROMIUM_PATH} (apt-get install chromium; .ci/run does)`);
+  requireExecutable('python3', 'apt-get install python3');
   turnLab = await startTurnLab();
   instance = await turnLab.startInstance('chromium', 8777, ['--turn', turnLab.coturn.url]);
   const t = turnLab.lab.host('t');
   const pages = turnLab.track(spawnInNamespace(t.ns, ['python3', '-u', '-m', 'http.server', '--bind', t.address, '--directory', PAGES_DIR, String(PAGES_PORT)]));
   await pages.waitForLine(/Serving HTTP/);
   wrapperDir = makeTempDir('aoob-chr-');
-  const wrapper = join(wrapperDir, 'chromium-in-c');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ${IP} netns exec '${turnLab.lab.host('c').ns}' ${CHROMIUM_PATH} "$@"\n`);
-  chmodSync(wrapper, 0o755);
-  browser = await chromium.launch({
-    executablePath: wrapper,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
+  browser = await launchChromiumInNamespace(turnLab.lab.host('c').ns, wrapperDir);
 });
 
 afterAll(async () => {
@@ -82,7 +74,7 @@ describe('Chromium in a namespace that reaches the instance only through TURN (c
     const app = await turnLab!.connectChannelSocket(join(instance.socketDir, 'webrtc_data_web'));
     const atApp = collect(app);
     await page.evaluate(`window.oob.send("web", "from Chromium, through coturn\\n")`);
-    await until(() => atApp().includes('from Chromium, through coturn\n'), 'the page data at the channel socket');
+    await waitFor(() => atApp().includes('from Chromium, through coturn\n'), 'the page data at the channel socket', 30_000);
     app.write('from the app on the instance host\n');
     await page.waitForFunction(`new TextDecoder().decode(new Uint8Array(window.oob.receivedBytes("web"))).includes("from the app on the instance host")`, undefined, { polling: 50, timeout: 30_000 });
 

@@ -17,20 +17,21 @@
  * close() stops everything it started, destroys the lab and removes the temp dir, whatever
  * state the start got to; it is idempotent.
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { DataProxyClient } from '../../../src/client/data-proxy-client.js';
 import { assertBuilt, CLI } from '../../helpers/cli.js';
 import { startCoturn, TURNSERVER, type CoturnHandle } from '../../helpers/coturn.js';
 import { FakeAdbServer } from '../../helpers/fake-adb-server.js';
-import { createLab, IP, type Lab, type LabHost } from '../../helpers/netns.js';
+import { createLab, type Lab, type LabHost } from '../../helpers/netns.js';
 import { NATS_SERVER, startNatsServer, type NatsServerHandle } from '../../helpers/nats-server.js';
 import { spawnInNamespace, type NsProcess } from '../../helpers/ns-process.js';
 import { makeTempDir, removeTempDir } from '../../helpers/temp-dir.js';
 import { PAGES_DIR, requireExecutable } from '../../e2e/helpers.js';
 import { CHROMIUM_PATH } from '../../web/helpers/browser.js';
+import { launchChromiumInNamespace } from './chromium-in-namespace.js';
 import { forwardUnixToTcp, type UnixForwarder } from './unix-forwarder.js';
 
 export const FARM_TOKEN = 'netns-farm-gateway-token-0123456789';
@@ -165,15 +166,7 @@ export async function startFarmLab(options: FarmLabOptions | number = {}): Promi
     const c = lab.host('c');
     const pages = spawn('c', ['python3', '-u', '-m', 'http.server', '--bind', c.address, '--directory', PAGES_DIR, String(PAGES_PORT)]);
     await pages.waitForLine(/Serving HTTP/);
-    // `ip netns exec` keeps the inherited descriptors: playwright's --remote-debugging-pipe (fds
-    // 3 and 4) still reaches the browser.
-    const wrapper = join(dir, 'chromium-in-c');
-    writeFileSync(wrapper, `#!/bin/sh\nexec ${IP} netns exec '${c.ns}' ${CHROMIUM_PATH} "$@"\n`);
-    chmodSync(wrapper, 0o755);
-    browser = await chromium.launch({
-      executablePath: wrapper,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    browser = await launchChromiumInNamespace(c.ns, dir);
     return {
       lab,
       coturn,

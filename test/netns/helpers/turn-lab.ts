@@ -16,6 +16,7 @@ import { startCoturn, type CoturnHandle } from '../../helpers/coturn.js';
 import { createLab, type Lab } from '../../helpers/netns.js';
 import { spawnInNamespace, type NsProcess } from '../../helpers/ns-process.js';
 import { makeTempDir, removeTempDir } from '../../helpers/temp-dir.js';
+import { requireExecutable } from '../../e2e/helpers.js';
 
 export const TOKEN = 'netns-turn-relay-token-0123456789';
 
@@ -39,7 +40,9 @@ export interface TurnLab {
 }
 
 export async function startTurnLab(): Promise<TurnLab> {
+  // Missing tools fail here with what to install (coturn: startCoturn says so); nothing is skipped.
   assertBuilt();
+  requireExecutable('socat', 'apt-get install socat');
   const lab = createLab({ hosts: ['a', 't', 'c'], reach: { c: ['t'] } });
   const dir = makeTempDir('aoob-turn-');
   const processes: NsProcess[] = [];
@@ -126,14 +129,6 @@ export function collect(socket: Socket): () => string {
   let received = '';
   socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
   return () => received;
-}
-
-export async function until(condition: () => boolean, what: string): Promise<void> {
-  for (let attempt = 0; attempt < 600; attempt++) {
-    if (condition()) return;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 export interface PathEvent {

@@ -8,16 +8,17 @@ export const WEB_DIR = join(REPO_ROOT, 'src', 'web');
 
 /**
  * Debian's Chromium, headless. Never downloads a browser: a missing one fails the test with a
- * message saying what to install (the test must not be skipped).
+ * message saying what to install (the test must not be skipped). `executablePath`: a wrapper that
+ * execs CHROMIUM_PATH (test/netns/helpers/chromium-in-namespace.ts runs it in a lab namespace).
  */
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(executablePath = CHROMIUM_PATH): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `Chromium is not installed at ${CHROMIUM_PATH}: these tests drive the real browser. Install Debian's package (apt-get install chromium); .ci/run does.`,
     );
   }
   return chromium.launch({
-    executablePath: CHROMIUM_PATH,
+    executablePath,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
   });
 }
