@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { DataProxyClient } from '../../../src/client/data-proxy-client.js';
+import { connectAppWhenUp } from '../../helpers/connect-app.js';
 import { spawnCli } from '../../helpers/cli.js';
 import { startDaemon, type DaemonHandle } from '../../helpers/daemon.js';
 import { freeUdpAndTcpPort } from '../../helpers/free-port.js';
@@ -173,23 +173,11 @@ export interface AppConnection {
 
 /** An app on the instance's host: connect(channel) through the instance's data-proxy service. */
 export async function connectAppThroughService(instance: DaemonHandle, channel: string): Promise<AppConnection> {
-  const client = new DataProxyClient({ servicePath: instance.servicePath });
-  let socket: Socket | undefined;
-  // The channel exists once the data channel is open at the instance; retry until then.
-  const deadline = Date.now() + LONG;
-  for (;;) {
-    try {
-      socket = await client.connect(channel);
-      break;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
+  const socket = await connectAppWhenUp(instance.servicePath, channel, 'the instance', LONG);
   let received = '';
   socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
   socket.on('error', () => undefined);
-  cleanups.push(() => void socket!.destroy());
+  cleanups.push(() => void socket.destroy());
   return { socket, received: () => received };
 }
 

@@ -21,8 +21,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { DataProxyClient } from '../../../src/client/data-proxy-client.js';
 import { assertBuilt, CLI } from '../../helpers/cli.js';
+import { connectAppWhenUp } from '../../helpers/connect-app.js';
 import { startCoturn, TURNSERVER, type CoturnHandle } from '../../helpers/coturn.js';
 import { FakeAdbServer } from '../../helpers/fake-adb-server.js';
 import { createLab, type Lab, type LabHost } from '../../helpers/netns.js';
@@ -190,20 +190,7 @@ export async function startFarmLab(options: FarmLabOptions | number = {}): Promi
   }
 }
 
-/** An app's connect(channel) through the instance's data-proxy service, retried while the channel is not up yet. */
-export async function connectApp(instance: FarmInstance, channel: string): Promise<Socket> {
-  const client = new DataProxyClient({ servicePath: instance.servicePath });
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await client.connect(channel);
-      } catch (error) {
-        if (attempt >= 100) throw new Error(`connect(${channel}) through ${instance.name}'s data-proxy service: ${String(error)}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  } finally {
-    // The channel socket is the app's own descriptor; the service connection is no longer needed.
-    client.close();
-  }
+/** An app's connect(channel) through the instance's data-proxy service, retried for 10 s while the channel is not up yet. */
+export function connectApp(instance: FarmInstance, channel: string): Promise<Socket> {
+  return connectAppWhenUp(instance.servicePath, channel, instance.name, 10_000);
 }
