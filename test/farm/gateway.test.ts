@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { FarmGateway } from '../../src/farm/gateway/farm-gateway.js';
+import { MAX_EARLY_FRAMES } from '../../src/farm/gateway/signaling-relay.js';
 import { HEARTBEAT_SUBJECT, SESSION_ENDED_SUBJECT } from '../../src/farm/subjects.js';
 import { captureLogger, waitFor, type LogLine } from '../platform/helpers/harness.js';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
@@ -152,6 +153,27 @@ describe('farm gateway', () => {
     await waitFor(() => instance.received.some((m) => m.t === 'close' && m.code === 1000), 'close relayed to the instance');
     const unknown = await fetch(`${farm!.gateway.url}/1.0/sessions/nope/join`, { method: 'POST', headers: AUTH });
     expect(unknown.status).toBe(404);
+  });
+
+  it(`holds at most ${MAX_EARLY_FRAMES} frames sent before the WebSocket is accepted; one more ends the relay`, async () => {
+    await startFarm([{ name: 'chatty' }]);
+    const { json } = await createSession();
+    const instance = instanceOf(json.metadata.id);
+    // Within the bound: the early frames reach the browser first, in order.
+    instance.earlyFrames = 3;
+    const client = await openSignaling(json.metadata.url);
+    await waitFor(() => client.messages.length === 3, 'early frames flushed');
+    expect(client.messages).toEqual(['early-0', 'early-1', 'early-2']);
+    client.ws.close(1000, 'next');
+    await waitFor(() => farm!.gateway.relaysOpen === 0, 'first relay closed');
+    // Past it: the relay ends (the instance is told why) and the upgrade is refused.
+    instance.earlyFrames = MAX_EARLY_FRAMES + 1;
+    const join = await fetch(`${farm!.gateway.url}/1.0/sessions/${json.metadata.id}/join`, { method: 'POST', headers: AUTH });
+    const joined = (await join.json()) as { metadata: { url: string } };
+    await expect(openSignaling(joined.metadata.url)).rejects.toThrow('upgrade refused: 503');
+    await waitFor(() => instance.received.some((m) => m.t === 'close' && m.code === 1011), 'the instance told the relay ended');
+    expect(instance.received.find((m) => m.t === 'close' && m.code === 1011)).toMatchObject({ reason: `instance chatty sent more than ${MAX_EARLY_FRAMES} frames before the WebSocket opened` });
+    expect(farm!.gateway.relaysOpen).toBe(0);
   });
 
   it('a dropped instance ends its WebSocket with 1011 and a reason naming it; a session.ended does too', async () => {

@@ -16,7 +16,7 @@ import { relaySubject } from '../subjects.js';
 /** The gateway pings each relay this often; the instance closes one silent for 20 s. */
 export const RELAY_PING_INTERVAL_MS = 5000;
 /** Frames from the instance held before the browser's WebSocket is accepted. */
-const MAX_EARLY_FRAMES = 64;
+export const MAX_EARLY_FRAMES = 64;
 /** A browser that does not read: its WebSocket is closed rather than the gateway buffering without end. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
