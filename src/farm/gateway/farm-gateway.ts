@@ -28,12 +28,11 @@ import { connectNats, isFatalNatsConnectError, natsConnectionOptions, redactNats
 import { DISCOVER_SUBJECT, HEARTBEAT_SUBJECT, instanceSubject, SESSION_ENDED_SUBJECT } from '../subjects.js';
 import { InstanceRegistry, MISSED_INTERVALS, type InstanceView } from './instance-registry.js';
 import { PLACE_TIMEOUT_MS, placeSession } from './placement.js';
+import { SessionDirectory } from './session-directory.js';
 import { SignalingRelay } from './signaling-relay.js';
 
 /** `anbox-oob gateway`'s default address (serve's is 8777). */
 export const DEFAULT_GATEWAY_LISTEN: ListenAddress = { host: '127.0.0.1', port: 8780 };
-/** Sessions remembered (id → instance) for join and signaling; the oldest are forgotten first. */
-export const MAX_FARM_SESSIONS = 4096;
 /** How often silent instances are looked for. */
 const EXPIRY_CHECK_MS = 200;
 const SIGNALING_PATH = /^\/1\.0\/sessions\/([^/?#]+)\/signaling\/?$/;
@@ -78,7 +77,7 @@ export class FarmGateway {
   readonly name: string;
 
   private readonly registry = new InstanceRegistry(() => Date.now());
-  private readonly sessions = new Map<string, string>();
+  private readonly sessions = new SessionDirectory();
   private readonly relays = new Set<SignalingRelay>();
   private readonly limited: RateLimitedLog;
   private readonly log: Logger;
@@ -328,7 +327,7 @@ export class FarmGateway {
         break;
     }
     // The heartbeat names the instance's session: a restarted gateway can still route joins to it.
-    if (status.session !== null && !this.sessions.has(status.session)) this.remember(status.session, status.instance);
+    if (status.session !== null && this.sessions.instanceOf(status.session) === undefined) this.sessions.remember(status.session, status.instance);
   }
 
   private onSessionEnded(msg: Msg): void {
@@ -339,8 +338,7 @@ export class FarmGateway {
       this.badMessage(msg, error);
       return;
     }
-    if (this.sessions.get(ended.session) !== ended.instance) return;
-    this.sessions.delete(ended.session);
+    if (!this.sessions.forgetIfHeldBy(ended.session, ended.instance)) return;
     this.log.info({ event: 'farm.gateway.session_ended', instance: ended.instance, session: ended.session, reason: ended.reason }, `session ${ended.session} ended on ${ended.instance}: ${ended.reason}`);
     for (const relay of [...this.relays]) {
       if (relay.session === ended.session && relay.instance === ended.instance) relay.end(1011, `session ended on instance "${ended.instance}": ${ended.reason}`, false);
@@ -359,14 +357,8 @@ export class FarmGateway {
   }
 
   private endInstanceSessions(instance: string, reason: string): void {
-    for (const [session, owner] of [...this.sessions]) if (owner === instance) this.sessions.delete(session);
+    this.sessions.forgetInstance(instance);
     for (const relay of [...this.relays]) if (relay.instance === instance) relay.end(1011, reason, false);
-  }
-
-  private remember(session: string, instance: string): void {
-    this.sessions.delete(session);
-    this.sessions.set(session, instance);
-    while (this.sessions.size > MAX_FARM_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
   }
 
   private async request(instance: string, kind: 'place' | 'join' | 'signal', message: object): Promise<Uint8Array> {
@@ -401,7 +393,7 @@ export class FarmGateway {
       }
       throw error;
     }
-    this.remember(placed.reply.session, placed.instance);
+    this.sessions.remember(placed.reply.session, placed.instance);
     this.log.info(
       { event: 'farm.gateway.session_placed', session: placed.reply.session, instance: placed.instance, skipped: placed.skipped, request },
       `session ${placed.reply.session} placed on ${placed.instance}`,
@@ -411,7 +403,7 @@ export class FarmGateway {
 
   private async joinSession(id: string, origin: string): Promise<GatewaySessionMetadata | undefined> {
     if (this.stopping) throw new GatewayHttpError(503, 'the gateway is stopping');
-    const instance = this.sessions.get(id);
+    const instance = this.sessions.instanceOf(id);
     if (instance === undefined) return undefined;
     this.requireNats();
     let reply: PlaceReply;
@@ -422,7 +414,7 @@ export class FarmGateway {
     }
     if (!reply.ok) {
       if (reply.code === 'UNKNOWN_SESSION') {
-        this.sessions.delete(id);
+        this.sessions.forget(id);
         return undefined;
       }
       throw new GatewayHttpError(503, `instance "${instance}" refused the join: ${reply.message}`, { retryAfterSeconds: 5 });
@@ -454,7 +446,7 @@ export class FarmGateway {
     } catch {
       return refuse(400, 'malformed signaling URL');
     }
-    const instance = this.sessions.get(session);
+    const instance = this.sessions.instanceOf(session);
     if (instance === undefined) return refuse(404, 'unknown session');
     if (secret === null || secret === '' || secret.length > 128) return refuse(401, 'missing signaling secret; ask the gateway for a new session or join');
     const nc = this.nc;
