@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { FarmGateway } from '../../src/farm/gateway/farm-gateway.js';
 import { MAX_EARLY_FRAMES } from '../../src/farm/gateway/signaling-relay.js';
-import { HEARTBEAT_SUBJECT, SESSION_ENDED_SUBJECT } from '../../src/farm/subjects.js';
+import { HEARTBEAT_SUBJECT, relaySubject, SESSION_ENDED_SUBJECT } from '../../src/farm/subjects.js';
 import { captureLogger, waitFor, type LogLine } from '../platform/helpers/harness.js';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { FakeInstance, type FakeInstanceOptions } from './helpers/fake-instance.js';
@@ -142,6 +142,13 @@ describe('farm gateway', () => {
     await waitFor(() => client.messages.length === sent.length, 'echoes back');
     expect(instance.received.filter((m) => m.t === 'frame').map((m) => (m as { data: string }).data)).toEqual(sent);
     expect(client.messages).toEqual(sent.map((f) => `echo:${f}`));
+    // A bad message on to-client (any NATS peer may publish there) is dropped and logged; the relay goes on.
+    const toClient = relaySubject(instance.name, instance.relay!, 'to-client');
+    instance.publishRaw(toClient, new TextEncoder().encode('{"t":"frame"}'));
+    client.ws.send('after');
+    await waitFor(() => client.messages.length === sent.length + 1, 'relay still works');
+    expect(client.messages.at(-1)).toBe('echo:after');
+    expect(farm!.lines.find((l) => l.event === 'farm.gateway.bad_message')).toMatchObject({ subject: toClient });
     // The instance closes the relay: the browser's WebSocket gets its code and reason.
     instance.toClient({ t: 'close', code: 4001, reason: 'done here' });
     expect(await client.closed).toEqual({ code: 4001, reason: 'done here' });

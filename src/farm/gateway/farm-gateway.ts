@@ -290,6 +290,7 @@ export class FarmGateway {
     nc.subscribe(SESSION_ENDED_SUBJECT, { callback: (error, msg) => !error && this.onSessionEnded(msg) });
   }
 
+  /** Any NATS peer can publish on the gateway's subjects: what breaks docs/farm.md is dropped and logged, rate-limited. */
   private badMessage(msg: Msg, error: unknown): void {
     if (!this.limited.allow('farm.gateway.bad_message', undefined, 'warn')) return;
     const reason = error instanceof Error ? error.message : String(error);
@@ -299,14 +300,19 @@ export class FarmGateway {
     );
   }
 
-  private onHeartbeat(msg: Msg): void {
-    let status;
+  /** The decoded message, or undefined when it is bad (then dropped through badMessage). */
+  private decodeOrDrop<T>(msg: Msg, decode: (data: Uint8Array) => T): T | undefined {
     try {
-      status = decodeInstanceStatus(msg.data);
+      return decode(msg.data);
     } catch (error) {
       this.badMessage(msg, error);
-      return;
+      return undefined;
     }
+  }
+
+  private onHeartbeat(msg: Msg): void {
+    const status = this.decodeOrDrop(msg, decodeInstanceStatus);
+    if (status === undefined) return;
     const outcome = this.registry.heartbeat(status);
     switch (outcome.kind) {
       case 'full':
@@ -331,13 +337,8 @@ export class FarmGateway {
   }
 
   private onSessionEnded(msg: Msg): void {
-    let ended;
-    try {
-      ended = decodeSessionEnded(msg.data);
-    } catch (error) {
-      this.badMessage(msg, error);
-      return;
-    }
+    const ended = this.decodeOrDrop(msg, decodeSessionEnded);
+    if (ended === undefined) return;
     if (!this.sessions.forgetIfHeldBy(ended.session, ended.instance)) return;
     this.log.info({ event: 'farm.gateway.session_ended', instance: ended.instance, session: ended.session, reason: ended.reason }, `session ${ended.session} ended on ${ended.instance}: ${ended.reason}`);
     for (const relay of [...this.relays]) {
@@ -454,7 +455,7 @@ export class FarmGateway {
     const relay = new SignalingRelay({
       nc,
       log: this.log,
-      limited: this.limited,
+      onBadMessage: (msg, error) => this.badMessage(msg, error),
       instance,
       session,
       relay: randomBytes(16).toString('hex'),

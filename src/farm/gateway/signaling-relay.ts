@@ -1,8 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../log/logger.js';
-import type { RateLimitedLog } from '../../log/rate-limited-log.js';
-import { decodeRelayMessage, encodeFarmMessage, FarmMessageError, MAX_RELAY_FRAME_BYTES, type RelayMessage } from '../farm-messages.js';
+import { decodeRelayMessage, encodeFarmMessage, MAX_RELAY_FRAME_BYTES, type RelayMessage } from '../farm-messages.js';
 import { relaySubject } from '../subjects.js';
 
 /**
@@ -29,8 +28,8 @@ export interface RelayEndpoints {
 export interface RelayOptions extends RelayEndpoints {
   nc: NatsConnection;
   log: Logger;
-  /** Bad messages from NATS peers are logged through this (any peer can publish on the subject). */
-  limited: RateLimitedLog;
+  /** A message on to-client that breaks docs/farm.md (any NATS peer can publish there): dropped, the owner logs it. */
+  onBadMessage(msg: Msg, error: unknown): void;
   pingIntervalMs?: number;
   /** Called once when the relay is over, whichever side ended it. */
   onEnded(relay: SignalingRelay): void;
@@ -54,7 +53,7 @@ export class SignalingRelay {
   readonly relay: string;
   private readonly nc: NatsConnection;
   private readonly log: Logger;
-  private readonly limited: RateLimitedLog;
+  private readonly onBadMessage: (msg: Msg, error: unknown) => void;
   private readonly subscription: Subscription;
   private readonly toInstance: string;
   private ws: WebSocket | undefined;
@@ -71,7 +70,7 @@ export class SignalingRelay {
     this.relay = options.relay;
     this.nc = options.nc;
     this.log = options.log;
-    this.limited = options.limited;
+    this.onBadMessage = options.onBadMessage;
     this.onEnded = options.onEnded;
     this.pingIntervalMs = options.pingIntervalMs ?? RELAY_PING_INTERVAL_MS;
     this.toInstance = relaySubject(this.instance, this.relay, 'to-instance');
@@ -156,12 +155,7 @@ export class SignalingRelay {
     try {
       message = decodeRelayMessage(msg.data);
     } catch (error) {
-      if (this.limited.allow('farm.gateway.bad_message', undefined, 'warn')) {
-        this.log.warn(
-          { event: 'farm.gateway.bad_message', subject: msg.subject, code: error instanceof FarmMessageError ? error.code : 'UNKNOWN', bytes: msg.data.length, reason: error instanceof Error ? error.message : String(error) },
-          `dropped a bad relay message on ${msg.subject}: ${error instanceof Error ? error.message : String(error)}`,
-        );
-      }
+      this.onBadMessage(msg, error);
       return;
     }
     if (!this.ws) {
