@@ -70,10 +70,8 @@ export interface FarmGatewayOptions {
  * GatewayServer), sessions placed on instances over NATS, signaling relayed to them.
  */
 export class FarmGateway {
-  readonly url: string;
   readonly token: string;
   readonly tokenGenerated: boolean;
-  readonly address: ListenAddress;
   readonly name: string;
 
   private readonly registry = new InstanceRegistry(() => Date.now());
@@ -101,8 +99,6 @@ export class FarmGateway {
     this.token = token.value;
     this.tokenGenerated = token.generated;
     this.name = name;
-    this.address = { host: '', port: 0 };
-    this.url = '';
   }
 
   static async start(options: FarmGatewayOptions): Promise<FarmGateway> {
@@ -148,6 +144,15 @@ export class FarmGateway {
     return this.nc !== undefined && this.natsUp && !this.nc.isClosed();
   }
 
+  /** Where it listens (the port chosen when 0 was asked). */
+  get address(): ListenAddress {
+    return this.gateway.address;
+  }
+
+  get url(): string {
+    return `http://${this.gateway.fallbackOrigin()}`;
+  }
+
   get pageUrl(): string {
     return `${this.url}/?token=${encodeURIComponent(this.token)}`;
   }
@@ -186,8 +191,6 @@ export class FarmGateway {
       admitSignaling: (req) => this.admitSignaling(req),
     });
     this.gateway = gateway;
-    (this as { address: ListenAddress }).address = gateway.address;
-    (this as { url: string }).url = `http://${gateway.fallbackOrigin()}`;
   }
 
   private async shutdown(): Promise<void> {
