@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/logger.js';
+import { readAtMost } from '../io/read-at-most.js';
 import { checkAuthorization } from './auth.js';
 import type { AuthRateLimiter } from './gateway-limits.js';
 import { errorResponse, reasonPhrase, syncResponse, type GatewaySessionMetadata } from './gateway-responses.js';
@@ -220,14 +221,9 @@ async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknow
   if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
     throw new HttpError(413, `request body is ${declared} bytes; at most ${MAX_BODY_BYTES} are accepted`, { Connection: 'close' });
   }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > MAX_BODY_BYTES) throw new HttpError(413, `request body exceeds ${MAX_BODY_BYTES} bytes`, { Connection: 'close' });
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
+  const bytes = await readAtMost(req, MAX_BODY_BYTES);
+  if (bytes === undefined) throw new HttpError(413, `request body exceeds ${MAX_BODY_BYTES} bytes`, { Connection: 'close' });
+  const text = bytes.toString('utf8').trim();
   if (text === '') return {};
   let parsed: unknown;
   try {
