@@ -243,7 +243,7 @@ export class Platform {
       ...this.counters,
       ...this.gateway.counters,
       sessionsKnown: this.sessions.size,
-      active: this.current && !this.current.ended ? this.current.info : null,
+      active: this.activePeer,
     };
   }
 
