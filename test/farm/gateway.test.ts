@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { FarmGateway } from '../../src/farm/gateway/farm-gateway.js';
+import { FarmGateway, MAX_HELD_WHILE_NATS_DOWN } from '../../src/farm/gateway/farm-gateway.js';
 import { MAX_EARLY_FRAMES } from '../../src/farm/gateway/signaling-relay.js';
 import { HEARTBEAT_SUBJECT, relaySubject, SESSION_ENDED_SUBJECT } from '../../src/farm/subjects.js';
 import { captureLogger, waitFor, type LogLine } from '../platform/helpers/harness.js';
@@ -221,6 +221,22 @@ describe('farm gateway', () => {
     expect(after.status).toBe(201);
     expect(farm!.gateway.instances().map((i) => i.name)).toEqual(['a', 'b']);
     expect(farm!.lines.some((l) => l.event === 'farm.gateway.instance_dropped')).toBe(false);
+  });
+
+  it('holds at most MAX_HELD_WHILE_NATS_DOWN bytes of browser frames while NATS is down; past it the relay ends with 1013', async () => {
+    await startFarm([{ name: 'solo' }]);
+    const { json } = await createSession();
+    const client = await openSignaling(json.metadata.url);
+    await farm!.nats.stop();
+    await waitFor(() => farm!.lines.some((l) => l.event === 'farm.nats_disconnected'), 'disconnection noticed');
+    // nats.js keeps each of these in memory until it reconnects: one frame more than the bound allows.
+    const frame = 'x'.repeat(256 * 1024);
+    const fits = Math.floor(MAX_HELD_WHILE_NATS_DOWN / frame.length);
+    for (let i = 0; i <= fits; i++) client.ws.send(frame);
+    const closed = await client.closed;
+    expect(closed.code).toBe(1013);
+    expect(closed.reason).toMatch(/^NATS is reconnecting/);
+    await waitFor(() => farm!.gateway.relaysOpen === 0, 'relay forgotten');
   });
 
   it('drops bad and oversized NATS messages with a rate-limited log line and keeps serving', async () => {

@@ -41,6 +41,12 @@ const INSTANCES_PATH = /^\/1\.0\/instances\/?$/;
 const NATS_RETRY_MS = 1000;
 /** A first connection attempt that hears nothing (a host that drops packets) gives up after this. */
 const FIRST_CONNECT_TIMEOUT_MS = 2000;
+/**
+ * While NATS is down nats.js keeps every publish in memory until it reconnects, without a limit of
+ * its own: browser signaling frames relayed meanwhile may add up to this, over all relays; a frame
+ * past it ends its relay (1013).
+ */
+export const MAX_HELD_WHILE_NATS_DOWN = 4 * 1024 * 1024;
 const NATS_DOWN_MESSAGE = 'NATS not connected: the gateway cannot reach its instances; retry shortly';
 
 export class FarmGatewayStartError extends Error {
@@ -82,6 +88,8 @@ export class FarmGateway {
   /** Undefined until the first connection to nats-server succeeds (the gateway listens before). */
   private nc: NatsConnection | undefined;
   private natsUp = false;
+  /** Browser frame bytes published since NATS went down (held by nats.js until it is back). */
+  private heldWhileDown = 0;
   private natsRetryTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private closing: Promise<void> | undefined;
@@ -279,8 +287,16 @@ export class FarmGateway {
 
   private onNatsReconnect(): void {
     this.natsUp = true;
+    this.heldWhileDown = 0;
     this.registry.resume();
     this.publishDiscover();
+  }
+
+  private admitRelayFrame(bytes: number): boolean {
+    if (this.natsUp) return true;
+    if (this.heldWhileDown + bytes > MAX_HELD_WHILE_NATS_DOWN) return false;
+    this.heldWhileDown += bytes;
+    return true;
   }
 
   private publishDiscover(): void {
@@ -459,6 +475,7 @@ export class FarmGateway {
       nc,
       log: this.log,
       onBadMessage: (msg, error) => this.badMessage(msg, error),
+      admitFrame: (bytes) => this.admitRelayFrame(bytes),
       instance,
       session,
       relay: randomBytes(16).toString('hex'),

@@ -28,6 +28,11 @@ export interface RelayEndpoints {
 export interface RelayOptions extends RelayEndpoints {
   nc: NatsConnection;
   log: Logger;
+  /**
+   * Asked before a browser frame is published: false when it must not be (NATS is down and the
+   * gateway already holds its maximum for the reconnection); then the relay ends with 1013.
+   */
+  admitFrame(bytes: number): boolean;
   /** A message on to-client that breaks docs/farm.md (any NATS peer can publish there): dropped, the owner logs it. */
   onBadMessage(msg: Msg, error: unknown): void;
   pingIntervalMs?: number;
@@ -54,6 +59,7 @@ export class SignalingRelay {
   private readonly nc: NatsConnection;
   private readonly log: Logger;
   private readonly onBadMessage: (msg: Msg, error: unknown) => void;
+  private readonly admitFrame: (bytes: number) => boolean;
   private readonly subscription: Subscription;
   private readonly toInstance: string;
   private ws: WebSocket | undefined;
@@ -71,6 +77,7 @@ export class SignalingRelay {
     this.nc = options.nc;
     this.log = options.log;
     this.onBadMessage = options.onBadMessage;
+    this.admitFrame = options.admitFrame;
     this.onEnded = options.onEnded;
     this.pingIntervalMs = options.pingIntervalMs ?? RELAY_PING_INTERVAL_MS;
     this.toInstance = relaySubject(this.instance, this.relay, 'to-instance');
@@ -99,8 +106,13 @@ export class SignalingRelay {
         return;
       }
       const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer)).toString('utf8');
-      if (Buffer.byteLength(text) > MAX_RELAY_FRAME_BYTES) {
+      const bytes = Buffer.byteLength(text);
+      if (bytes > MAX_RELAY_FRAME_BYTES) {
         this.end(1009, `signaling frame over ${MAX_RELAY_FRAME_BYTES} bytes`, true);
+        return;
+      }
+      if (!this.admitFrame(bytes)) {
+        this.end(1013, 'NATS is reconnecting and the gateway holds all the signaling it may meanwhile; try again', true);
         return;
       }
       this.publish({ t: 'frame', data: text });
