@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import nodeDataChannel from 'node-datachannel';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../log/logger.js';
@@ -6,7 +5,7 @@ import { ensureTrustedDirectory, UnsafeDirectoryError } from '../io/trusted-dire
 import { DEFAULT_CHANNEL_SOCKET_MODE } from './bridge/channel-socket-mode.js';
 import { generateSecret, generateSessionId, generateToken, secretsEqual } from './auth.js';
 import { SIGNALING_SETUP_TIMEOUT_MS } from './gateway-limits.js';
-import { GatewayListenError, GatewayServer, type SignalingAdmission } from './gateway-server.js';
+import { GatewayListenError, GatewayServer, type SignalingAdmission, type SignalingTarget } from './gateway-server.js';
 import type { GatewaySessionMetadata, GatewayStunServer } from './gateway-responses.js';
 import { IceServerError, parseIceServer } from './ice-servers.js';
 import { DEFAULT_LISTEN, type ListenAddress } from './listen-address.js';
@@ -95,7 +94,6 @@ const MAX_SESSIONS = 64;
 /** A signaling URL must be used within this time. */
 const SECRET_TTL_MS = 10 * 60 * 1000;
 const HISTORY_LENGTH = 1000;
-const SIGNALING_PATH = /^\/1\.0\/sessions\/([^/?#]+)\/signaling\/?$/;
 
 /**
  * The emulated Anbox WebRTC platform: the Stream Gateway subset and the signaling WebSocket on one
@@ -208,7 +206,7 @@ export class Platform {
           joinSession: (id, origin) => (platform ?? starting()).joinSession(id, origin),
           fallbackOrigin: () => gateway.fallbackOrigin(),
         },
-        admitSignaling: (req) => (platform ? platform.admitSignaling(req) : { refuse: { statusCode: 503, message: 'the platform is starting' } }),
+        admitSignaling: (target) => (platform ? platform.admitSignaling(target) : { refuse: { statusCode: 503, message: 'the platform is starting' } }),
       });
     } catch (error) {
       if (error instanceof GatewayListenError) throw new PlatformStartError(error.message);
@@ -332,30 +330,11 @@ export class Platform {
     }
   }
 
-  /** The gateway's signaling upgrade: the session's one-use secret, then a SignalingConnection. */
-  private admitSignaling(req: IncomingMessage): SignalingAdmission {
-    const refuse = (statusCode: number, message: string): SignalingAdmission => ({ refuse: { statusCode, message } });
-    const url = req.url ?? '/';
-    const match = SIGNALING_PATH.exec(url.split('?')[0] ?? '');
-    if (this.stopping) return refuse(503, 'the platform is stopping');
-    if (!match) return refuse(404, 'no WebSocket here; the signaling URL comes from POST /1.0/sessions/');
-    const id = match[1]!;
-    const record = this.sessions.get(id);
-    if (!record) return refuse(404, 'unknown session');
-    let secret: string | null;
-    try {
-      secret = new URL(url, 'http://signaling.invalid').searchParams.get('secret');
-    } catch {
-      secret = null;
-    }
-    if (secret === null || record.secret === undefined || !secretsEqual(secret, record.secret)) {
-      return refuse(401, 'wrong, used or missing signaling secret; ask the gateway for a new session or join');
-    }
-    if (Date.now() - record.secretIssuedAt > SECRET_TTL_MS) {
-      record.secret = undefined;
-      return refuse(401, 'signaling URL expired; ask the gateway for a new session or join');
-    }
-    record.secret = undefined; // one WebSocket per URL
+  /** The gateway's signaling upgrade: the session's one-use secret (as the farm's), then a SignalingConnection. */
+  private admitSignaling({ session: id, secret }: SignalingTarget): SignalingAdmission {
+    if (this.stopping) return { refuse: { statusCode: 503, message: 'the platform is stopping' } };
+    const check = this.checkSignalingSecret(id, secret ?? '');
+    if (!check.ok) return { refuse: { statusCode: check.status, message: check.message } };
     return {
       accept: (ws: WebSocket) => {
         this.counters.signalingConnections++;

@@ -160,6 +160,11 @@ describe('farm gateway', () => {
     await waitFor(() => instance.received.some((m) => m.t === 'close' && m.code === 1000), 'close relayed to the instance');
     const unknown = await fetch(`${farm!.gateway.url}/1.0/sessions/nope/join`, { method: 'POST', headers: AUTH });
     expect(unknown.status).toBe(404);
+    // Upgrades the shared GatewayServer refuses before asking the farm: other paths, undecodable session ids.
+    const base = `ws://127.0.0.1:${farm!.gateway.address.port}`;
+    await expect(openSignaling(`${base}/somewhere/else`)).rejects.toThrow('upgrade refused: 404');
+    await expect(openSignaling(`${base}/1.0/sessions/%zz/signaling?secret=x`)).rejects.toThrow('upgrade refused: 400');
+    await expect(openSignaling(`${base}/1.0/sessions/nope/signaling?secret=x`)).rejects.toThrow('upgrade refused: 404');
   });
 
   it(`holds at most ${MAX_EARLY_FRAMES} frames sent before the WebSocket is accepted; one more ends the relay`, async () => {

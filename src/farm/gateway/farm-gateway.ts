@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
 import type { Msg, NatsConnection } from 'nats';
 import type { Logger } from '../../log/logger.js';
@@ -7,7 +6,7 @@ import { RateLimitedLog } from '../../log/rate-limited-log.js';
 import { generateToken } from '../../platform/auth.js';
 import { GatewayHttpError } from '../../platform/gateway.js';
 import type { GatewaySessionMetadata, GatewayStunServer } from '../../platform/gateway-responses.js';
-import { GatewayServer, MAX_SIGNALING_FRAME_BYTES, type SignalingAdmission } from '../../platform/gateway-server.js';
+import { GatewayServer, MAX_SIGNALING_FRAME_BYTES, type SignalingAdmission, type SignalingTarget } from '../../platform/gateway-server.js';
 import { parseIceServer } from '../../platform/ice-servers.js';
 import type { ListenAddress } from '../../platform/listen-address.js';
 import { defaultWebDir, StaticFiles } from '../../platform/static-files.js';
@@ -35,7 +34,6 @@ import { SignalingRelay } from './signaling-relay.js';
 export const DEFAULT_GATEWAY_LISTEN: ListenAddress = { host: '127.0.0.1', port: 8780 };
 /** How often silent instances are looked for. */
 const EXPIRY_CHECK_MS = 200;
-const SIGNALING_PATH = /^\/1\.0\/sessions\/([^/?#]+)\/signaling\/?$/;
 const INSTANCES_PATH = /^\/1\.0\/instances\/?$/;
 /** While nats-server is away: new sessions wait; one attempt a second, as nats.js reconnects. */
 const NATS_RETRY_MS = 1000;
@@ -196,7 +194,7 @@ export class FarmGateway {
         fallbackOrigin: () => gateway.fallbackOrigin(),
         extraRoutes: [{ path: INSTANCES_PATH, respond: () => this.registry.list(), fields: () => ({ nats: this.natsConnected ? 'connected' : 'disconnected' }) }],
       },
-      admitSignaling: (req) => this.admitSignaling(req),
+      admitSignaling: (target) => this.admitSignaling(target),
     });
     this.gateway = gateway;
   }
@@ -452,20 +450,9 @@ export class FarmGateway {
     };
   }
 
-  private async admitSignaling(req: IncomingMessage): Promise<SignalingAdmission> {
+  private async admitSignaling({ session, secret }: SignalingTarget): Promise<SignalingAdmission> {
     const refuse = (statusCode: number, message: string): SignalingAdmission => ({ refuse: { statusCode, message } });
-    const url = req.url ?? '/';
-    const match = SIGNALING_PATH.exec(url.split('?')[0] ?? '');
     if (this.stopping) return refuse(503, 'the gateway is stopping');
-    if (!match) return refuse(404, 'no WebSocket here; the signaling URL comes from POST /1.0/sessions/');
-    let session: string;
-    let secret: string | null;
-    try {
-      session = decodeURIComponent(match[1]!);
-      secret = new URL(url, 'http://signaling.invalid').searchParams.get('secret');
-    } catch {
-      return refuse(400, 'malformed signaling URL');
-    }
     const instance = this.sessions.instanceOf(session);
     if (instance === undefined) return refuse(404, 'unknown session');
     if (secret === null || secret === '' || secret.length > 128) return refuse(401, 'missing signaling secret; ask the gateway for a new session or join');
