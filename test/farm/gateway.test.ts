@@ -5,8 +5,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { FarmGateway, MAX_HELD_WHILE_NATS_DOWN } from '../../src/farm/gateway/farm-gateway.js';
+import { MAX_INSTANCES } from '../../src/farm/gateway/instance-registry.js';
 import { MAX_EARLY_FRAMES } from '../../src/farm/gateway/signaling-relay.js';
+import { encodeFarmMessage } from '../../src/farm/farm-messages.js';
 import { HEARTBEAT_SUBJECT, relaySubject, SESSION_ENDED_SUBJECT } from '../../src/farm/subjects.js';
+import { status } from './helpers/status.js';
 import { captureLogger, waitFor, type LogLine } from '../platform/helpers/harness.js';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { FakeInstance, type FakeInstanceOptions } from './helpers/fake-instance.js';
@@ -257,6 +260,19 @@ describe('farm gateway', () => {
     expect(bad.length).toBe(50); // the RateLimitedLog burst; the rest counted in log.suppressed
     expect(bad[0]).toMatchObject({ code: 'BAD_FIELD', subject: HEARTBEAT_SUBJECT });
     expect(farm!.gateway.instances().map((i) => i.name)).toEqual(['a']);
+  });
+
+  it(`logs at most ${MAX_INSTANCES} restarts per window however many new boots a NATS peer announces, then a count`, async () => {
+    await startFarm([{ name: 'a' }]);
+    const peer = farm!.instances[0]!;
+    const flood = MAX_INSTANCES + 200;
+    for (let i = 0; i < flood; i++) peer.publishRaw(HEARTBEAT_SUBJECT, encodeFarmMessage(status('ghost', { boot: `boot-${i}`, intervalMs: 60_000 })));
+    await peer.flush();
+    const restarts = () => farm!.lines.filter((l) => l.event === 'farm.gateway.instance_restarted' && l.instance === 'ghost').length;
+    await waitFor(() => restarts() === MAX_INSTANCES, 'the burst of restart lines');
+    await farm!.gateway.close(); // writes the window's summary now
+    expect(restarts()).toBe(MAX_INSTANCES);
+    expect(farm!.lines.find((l) => l.event === 'log.suppressed' && l.suppressedEvent === 'farm.gateway.instance_restarted')).toMatchObject({ suppressed: flood - 1 - MAX_INSTANCES });
   });
 
   it('GET /1.0/instances needs the token and lists state, device, channels and session', async () => {

@@ -25,7 +25,7 @@ import {
 } from '../farm-messages.js';
 import { connectNats, isFatalNatsConnectError, natsConnectionOptions, redactNatsUrl, type NatsSettings } from '../nats-connection.js';
 import { DISCOVER_SUBJECT, HEARTBEAT_SUBJECT, instanceSubject, SESSION_ENDED_SUBJECT } from '../subjects.js';
-import { InstanceRegistry, MISSED_INTERVALS, type InstanceView } from './instance-registry.js';
+import { InstanceRegistry, MAX_INSTANCES, MISSED_INTERVALS, type InstanceView } from './instance-registry.js';
 import { PLACE_TIMEOUT_MS, placeSession } from './placement.js';
 import { SessionDirectory } from './session-directory.js';
 import { SignalingRelay } from './signaling-relay.js';
@@ -82,6 +82,12 @@ export class FarmGateway {
   private readonly sessions = new SessionDirectory();
   private readonly relays = new Set<SignalingRelay>();
   private readonly limited: RateLimitedLog;
+  /**
+   * Instances joining, restarting and dropping: a line each for a real farm, but a NATS peer can
+   * announce new names or boots as fast as it publishes, so at most MAX_INSTANCES lines of each
+   * per window, then a log.suppressed count.
+   */
+  private readonly membershipLog: RateLimitedLog;
   private readonly log: Logger;
   /** Undefined until the first connection to nats-server succeeds (the gateway listens before). */
   private nc: NatsConnection | undefined;
@@ -102,6 +108,7 @@ export class FarmGateway {
   ) {
     this.log = options.log;
     this.limited = new RateLimitedLog(options.log);
+    this.membershipLog = new RateLimitedLog(options.log, { burst: MAX_INSTANCES });
     this.token = token.value;
     this.tokenGenerated = token.generated;
     this.name = name;
@@ -210,6 +217,7 @@ export class FarmGateway {
     await this.nc?.close().catch(() => undefined);
     await this.gateway.finishClose();
     this.limited.flush();
+    this.membershipLog.flush();
     this.log.info({ event: 'farm.gateway.stopped' }, 'farm gateway stopped');
   }
 
@@ -340,10 +348,14 @@ export class FarmGateway {
       case 'stale':
         return;
       case 'added':
-        this.log.info({ event: 'farm.gateway.instance_added', instance: status.instance, host: status.host, device: status.device, labels: status.labels, state: status.state }, `instance ${status.instance} joined (${status.host})`);
+        if (this.membershipLog.allow('farm.gateway.instance_added')) {
+          this.log.info({ event: 'farm.gateway.instance_added', instance: status.instance, host: status.host, device: status.device, labels: status.labels, state: status.state }, `instance ${status.instance} joined (${status.host})`);
+        }
         break;
       case 'restarted':
-        this.log.warn({ event: 'farm.gateway.instance_restarted', instance: status.instance, host: status.host, previousSession: outcome.previousSession }, `instance ${status.instance} restarted`);
+        if (this.membershipLog.allow('farm.gateway.instance_restarted', undefined, 'warn')) {
+          this.log.warn({ event: 'farm.gateway.instance_restarted', instance: status.instance, host: status.host, previousSession: outcome.previousSession }, `instance ${status.instance} restarted`);
+        }
         this.endInstanceSessions(status.instance, `instance "${status.instance}" restarted; the session ended`);
         break;
       case 'updated':
@@ -366,10 +378,12 @@ export class FarmGateway {
   private expire(): void {
     for (const { record, silentMs } of this.registry.expire()) {
       const seconds = Math.round(silentMs / 100) / 10;
-      this.log.warn(
-        { event: 'farm.gateway.instance_dropped', instance: record.name, host: record.status.host, silentMs, session: record.status.session },
-        `instance ${record.name} dropped: no heartbeat for ${seconds} s (${MISSED_INTERVALS} intervals)`,
-      );
+      if (this.membershipLog.allow('farm.gateway.instance_dropped', undefined, 'warn')) {
+        this.log.warn(
+          { event: 'farm.gateway.instance_dropped', instance: record.name, host: record.status.host, silentMs, session: record.status.session },
+          `instance ${record.name} dropped: no heartbeat for ${seconds} s (${MISSED_INTERVALS} intervals)`,
+        );
+      }
       this.endInstanceSessions(record.name, `instance "${record.name}" stopped answering (no heartbeat for ${seconds} s); the session ended`);
     }
   }

@@ -117,6 +117,11 @@ export class FakeInstance {
     this.nc.publish(subject, data);
   }
 
+  /** Resolves once nats-server has everything published so far. */
+  async flush(): Promise<void> {
+    await this.nc.flush();
+  }
+
   /** Sends a relay message to the client side of the current relay. */
   toClient(message: RelayMessage): void {
     this.nc.publish(relaySubject(this.name, this.relay!, 'to-client'), encodeFarmMessage(message));
