@@ -191,6 +191,21 @@ describe('farm gateway', () => {
     expect(farm!.gateway.relaysOpen).toBe(0);
   });
 
+  it('closes with 1009 a frame whose JSON escaping would make it too large to relay, instead of losing it', async () => {
+    await startFarm([{ name: 'solo' }]);
+    const { json } = await createSession();
+    const instance = instanceOf(json.metadata.id);
+    const client = await openSignaling(json.metadata.url);
+    // 100 KiB of control characters: under the frame limit, but ×6 once escaped (\u0001).
+    client.ws.send('\u0001'.repeat(100 * 1024));
+    const closed = await client.closed;
+    expect(closed.code).toBe(1009);
+    expect(closed.reason).toMatch(/once escaped for the relay/);
+    await waitFor(() => instance.received.some((m) => m.t === 'close' && m.code === 1009), 'the instance told');
+    expect(instance.received.filter((m) => m.t === 'frame')).toEqual([]);
+    expect(farm!.lines.filter((l) => l.event === 'farm.gateway.relay_publish_failed')).toEqual([]);
+  });
+
   it('a dropped instance ends its WebSocket with 1011 and a reason naming it; a session.ended does too', async () => {
     await startFarm([{ name: 'doomed' }, { name: 'steady' }]);
     const first = await createSession({ instance: 'doomed' });

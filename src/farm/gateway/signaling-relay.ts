@@ -1,7 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../log/logger.js';
-import { decodeRelayMessage, encodeFarmMessage, MAX_RELAY_FRAME_BYTES, type RelayMessage } from '../farm-messages.js';
+import { decodeRelayMessage, encodeFarmMessage, MAX_RELAY_FRAME_BYTES, MAX_RELAY_MESSAGE_BYTES, type RelayMessage } from '../farm-messages.js';
 import { relaySubject } from '../subjects.js';
 
 /**
@@ -106,16 +106,22 @@ export class SignalingRelay {
         return;
       }
       const text = (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer)).toString('utf8');
-      const bytes = Buffer.byteLength(text);
-      if (bytes > MAX_RELAY_FRAME_BYTES) {
+      if (Buffer.byteLength(text) > MAX_RELAY_FRAME_BYTES) {
         this.end(1009, `signaling frame over ${MAX_RELAY_FRAME_BYTES} bytes`, true);
         return;
       }
-      if (!this.admitFrame(bytes)) {
+      // JSON escaping can make the relay message up to 6 times the frame (control characters):
+      // past what the instance decodes (or nats-server's max_payload) it would be lost on the way.
+      const encoded = encodeFarmMessage({ t: 'frame', data: text });
+      if (encoded.length > MAX_RELAY_MESSAGE_BYTES) {
+        this.end(1009, `signaling frame over ${MAX_RELAY_MESSAGE_BYTES} bytes once escaped for the relay`, true);
+        return;
+      }
+      if (!this.admitFrame(encoded.length)) {
         this.end(1013, 'NATS is reconnecting and the gateway holds all the signaling it may meanwhile; try again', true);
         return;
       }
-      this.publish({ t: 'frame', data: text });
+      this.publishEncoded(encoded);
     });
     ws.on('close', (code, reason) => {
       if (this.ended) return;
@@ -154,9 +160,13 @@ export class SignalingRelay {
   }
 
   private publish(message: RelayMessage, evenIfEnded = false): void {
+    this.publishEncoded(encodeFarmMessage(message), evenIfEnded);
+  }
+
+  private publishEncoded(message: Uint8Array, evenIfEnded = false): void {
     if ((this.ended && !evenIfEnded) || this.nc.isClosed()) return;
     try {
-      this.nc.publish(this.toInstance, encodeFarmMessage(message));
+      this.nc.publish(this.toInstance, message);
     } catch (error) {
       this.log.warn({ event: 'farm.gateway.relay_publish_failed', relay: this.relay, instance: this.instance, err: error }, 'relaying to the instance failed');
     }
