@@ -277,7 +277,7 @@ describe('farm gateway', () => {
     expect(farm!.gateway.instances().map((i) => i.name)).toEqual(['a']);
   });
 
-  it(`logs at most ${MAX_INSTANCES} restarts per window however many new boots a NATS peer announces, then a count`, async () => {
+  it(`logs at most ${MAX_INSTANCES} restarts and session ends per window however many a NATS peer announces, then a count`, async () => {
     await startFarm([{ name: 'a' }]);
     const peer = farm!.instances[0]!;
     const flood = MAX_INSTANCES + 200;
@@ -285,9 +285,18 @@ describe('farm gateway', () => {
     await peer.flush();
     const restarts = () => farm!.lines.filter((l) => l.event === 'farm.gateway.instance_restarted' && l.instance === 'ghost').length;
     await waitFor(() => restarts() === MAX_INSTANCES, 'the burst of restart lines');
-    await farm!.gateway.close(); // writes the window's summary now
+    // Sessions named by a heartbeat, then ended, as fast as the peer publishes.
+    const lastBoot = `boot-${flood - 1}`;
+    for (let i = 0; i < flood; i++) {
+      peer.publishRaw(HEARTBEAT_SUBJECT, encodeFarmMessage(status('ghost', { boot: lastBoot, seq: i + 1, intervalMs: 60_000, session: `s${i}`, state: 'reserved' })));
+      peer.publishRaw(SESSION_ENDED_SUBJECT, encodeFarmMessage({ v: 1, instance: 'ghost', session: `s${i}`, reason: 'churn' }));
+    }
+    await peer.flush();
+    await farm!.gateway.close(); // handles what is in flight, then writes the window's summaries
     expect(restarts()).toBe(MAX_INSTANCES);
     expect(farm!.lines.find((l) => l.event === 'log.suppressed' && l.suppressedEvent === 'farm.gateway.instance_restarted')).toMatchObject({ suppressed: flood - 1 - MAX_INSTANCES });
+    expect(farm!.lines.filter((l) => l.event === 'farm.gateway.session_ended' && l.instance === 'ghost')).toHaveLength(MAX_INSTANCES);
+    expect(farm!.lines.find((l) => l.event === 'log.suppressed' && l.suppressedEvent === 'farm.gateway.session_ended')).toMatchObject({ suppressed: flood - MAX_INSTANCES });
   });
 
   it('GET /1.0/instances needs the token and lists state, device, channels and session', async () => {

@@ -83,8 +83,8 @@ export class FarmGateway {
   private readonly relays = new Set<SignalingRelay>();
   private readonly limited: RateLimitedLog;
   /**
-   * Instances joining, restarting and dropping: a line each for a real farm, but a NATS peer can
-   * announce new names or boots as fast as it publishes, so at most MAX_INSTANCES lines of each
+   * Instances joining, restarting and dropping, sessions ending: a line each for a real farm, but a
+   * NATS peer can announce new names, boots or sessions as fast as it publishes, so at most MAX_INSTANCES lines of each
    * per window, then a log.suppressed count.
    */
   private readonly membershipLog: RateLimitedLog;
@@ -369,7 +369,10 @@ export class FarmGateway {
     const ended = this.decodeOrDrop(msg, decodeSessionEnded);
     if (ended === undefined) return;
     if (!this.sessions.forgetIfHeldBy(ended.session, ended.instance)) return;
-    this.log.info({ event: 'farm.gateway.session_ended', instance: ended.instance, session: ended.session, reason: ended.reason }, `session ${ended.session} ended on ${ended.instance}: ${ended.reason}`);
+    // Heartbeats naming new sessions and their session.ended can alternate as fast as a peer publishes.
+    if (this.membershipLog.allow('farm.gateway.session_ended')) {
+      this.log.info({ event: 'farm.gateway.session_ended', instance: ended.instance, session: ended.session, reason: ended.reason }, `session ${ended.session} ended on ${ended.instance}: ${ended.reason}`);
+    }
     for (const relay of [...this.relays]) {
       if (relay.session === ended.session && relay.instance === ended.instance) relay.end(1011, `session ended on instance "${ended.instance}": ${ended.reason}`, false);
     }
