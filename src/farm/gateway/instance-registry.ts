@@ -119,14 +119,6 @@ export class InstanceRegistry {
     for (const record of this.records.values()) record.lastHeardAt = Math.max(record.lastHeardAt, now);
   }
 
-  get paused(): boolean {
-    return this.pausedAt !== undefined;
-  }
-
-  get(name: string): InstanceRecord | undefined {
-    return this.records.get(name);
-  }
-
   all(): InstanceRecord[] {
     return [...this.records.values()];
   }
