@@ -317,7 +317,7 @@ export class Platform {
     return {
       id: record.id,
       url: `ws://${origin}/1.0/sessions/${record.id}/signaling?secret=${record.secret}`,
-      stun_servers: this.stunServers.map((s) => ({ ...s, urls: [...s.urls] })),
+      stun_servers: this.browserStunServers(),
     };
   }
 
