@@ -291,34 +291,45 @@ export class Platform {
   }
 
   private createSession(origin: string, request: Record<string, unknown>): GatewaySessionMetadata {
-    const record: SessionRecord = { id: generateSessionId(), createdAt: Date.now(), secret: undefined, secretIssuedAt: 0 };
-    this.sessions.set(record.id, record);
-    this.forgetOldSessions();
-    this.counters.sessionsCreated++;
-    const app = typeof request.app === 'string' ? request.app.slice(0, 200) : undefined;
-    this.log.info({ event: 'gateway.session_created', session: record.id, app }, `session ${record.id} created${app ? ` (app "${app}": any app is this instance)` : ''}`);
-    this.emit({ type: 'session-created', session: record.id });
-    return this.metadata(record, origin);
+    return this.metadata(this.addSession(request, 'local'), origin);
   }
 
   private joinSession(id: string, origin: string): GatewaySessionMetadata | undefined {
     const record = this.sessions.get(id);
-    if (!record) return undefined;
-    this.counters.sessionsJoined++;
-    this.log.info({ event: 'gateway.session_joined', session: id }, `session ${id} joined`);
-    this.emit({ type: 'session-joined', session: id });
-    return this.metadata(record, origin);
+    return record && this.metadata(this.join(record, 'local'), origin);
   }
 
-  /** Issues a fresh signaling secret (the previous unused one stops working). */
   private metadata(record: SessionRecord, origin: string): GatewaySessionMetadata {
-    record.secret = generateSecret();
-    record.secretIssuedAt = Date.now();
     return {
       id: record.id,
       url: `ws://${origin}/1.0/sessions/${record.id}/signaling?secret=${record.secret}`,
       stun_servers: this.browserStunServers(),
     };
+  }
+
+  /** A new session with a fresh signaling secret, whichever gateway asked: remembered, counted, logged, announced. */
+  private addSession(request: Record<string, unknown>, via: 'local' | 'farm'): SessionRecord & { secret: string } {
+    const record = { id: generateSessionId(), createdAt: Date.now(), secret: generateSecret(), secretIssuedAt: Date.now() };
+    this.sessions.set(record.id, record);
+    this.forgetOldSessions();
+    this.counters.sessionsCreated++;
+    const app = typeof request.app === 'string' ? request.app.slice(0, 200) : undefined;
+    if (via === 'farm') this.log.info({ event: 'gateway.session_created', session: record.id, app, via }, `session ${record.id} created through the farm`);
+    else this.log.info({ event: 'gateway.session_created', session: record.id, app }, `session ${record.id} created${app ? ` (app "${app}": any app is this instance)` : ''}`);
+    this.emit({ type: 'session-created', session: record.id });
+    return record;
+  }
+
+  /** Join: a fresh signaling secret (the previous unused one stops working), counted, logged, announced. */
+  private join(record: SessionRecord, via: 'local' | 'farm'): SessionRecord & { secret: string } {
+    const secret = generateSecret();
+    record.secret = secret;
+    record.secretIssuedAt = Date.now();
+    this.counters.sessionsJoined++;
+    if (via === 'farm') this.log.info({ event: 'gateway.session_joined', session: record.id, via }, `session ${record.id} joined through the farm`);
+    else this.log.info({ event: 'gateway.session_joined', session: record.id }, `session ${record.id} joined`);
+    this.emit({ type: 'session-joined', session: record.id });
+    return { ...record, secret };
   }
 
   private forgetOldSessions(): void {
@@ -426,26 +437,15 @@ export class Platform {
     if (this.stopping) throw new PlatformBusyError('STOPPING', 'the platform is stopping');
     const active = this.activePeer;
     if (active) throw new PlatformBusyError('BUSY', `session ${active.session} is streaming`);
-    const record: SessionRecord = { id: generateSessionId(), createdAt: Date.now(), secret: generateSecret(), secretIssuedAt: Date.now() };
-    this.sessions.set(record.id, record);
-    this.forgetOldSessions();
-    this.counters.sessionsCreated++;
-    const app = typeof request.app === 'string' ? request.app.slice(0, 200) : undefined;
-    this.log.info({ event: 'gateway.session_created', session: record.id, app, via: 'farm' }, `session ${record.id} created through the farm`);
-    this.emit({ type: 'session-created', session: record.id });
-    return { id: record.id, secret: record.secret!, stunServers: this.browserStunServers() };
+    const record = this.addSession(request, 'farm');
+    return { id: record.id, secret: record.secret, stunServers: this.browserStunServers() };
   }
 
   /** Join: a fresh signaling secret for a known session (the previous unused one stops working); undefined when unknown. */
   reissueSecret(id: string): string | undefined {
     const record = this.sessions.get(id);
     if (!record || this.stopping) return undefined;
-    record.secret = generateSecret();
-    record.secretIssuedAt = Date.now();
-    this.counters.sessionsJoined++;
-    this.log.info({ event: 'gateway.session_joined', session: id, via: 'farm' }, `session ${id} joined through the farm`);
-    this.emit({ type: 'session-joined', session: id });
-    return record.secret;
+    return this.join(record, 'farm').secret;
   }
 
   /** Whether the session knows this secret; a match uses it up (one signaling connection per secret), as on the local gateway. */
