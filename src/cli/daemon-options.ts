@@ -448,7 +448,7 @@ function checkTokenLength(token: string | undefined, what: string): void {
 }
 
 /** The first line of the file, without surrounding whitespace. */
-function readTokenFile(path: string, what: string, warnings: GatewaySecuritySettings['warnings']): string {
+export function readTokenFile(path: string, what: string, warnings: GatewaySecuritySettings['warnings']): string {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

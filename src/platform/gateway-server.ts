@@ -33,6 +33,14 @@ import type { ListenAddress } from './listen-address.js';
 /** A signaling frame larger than this closes the WebSocket (1009); SDPs are a few KiB. */
 export const MAX_SIGNALING_FRAME_BYTES = 1024 * 1024;
 
+const SIGNALING_PATH = /^\/1\.0\/sessions\/([^/?#]+)\/signaling\/?$/;
+
+/** What a signaling upgrade asks for: the session named in its path, the secret in its query (null: none given). */
+export interface SignalingTarget {
+  session: string;
+  secret: string | null;
+}
+
 /** The owner's answer to a signaling upgrade: refuse it with an HTTP error, or take the WebSocket. */
 export type SignalingAdmission =
   | { refuse: { statusCode: number; message: string } }
@@ -63,8 +71,8 @@ export interface GatewayServerOptions {
   /** Whose server this is, for its log lines: `serve`'s platform or the farm gateway. */
   role: 'platform' | 'farm-gateway';
   routes: GatewayRoutes;
-  /** Decides a signaling upgrade on a path the routes know nothing about; may wait (e.g. for an instance's answer). */
-  admitSignaling(req: IncomingMessage): SignalingAdmission | Promise<SignalingAdmission>;
+  /** Decides a signaling upgrade (the server has refused other paths); may wait (e.g. for an instance's answer). */
+  admitSignaling(target: SignalingTarget, req: IncomingMessage): SignalingAdmission | Promise<SignalingAdmission>;
 }
 
 /** The server could not listen; the message says what to change. */
@@ -197,7 +205,9 @@ export class GatewayServer {
   private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', (error) => this.log.debug({ event: 'signaling.upgrade_socket_error', err: error }, 'upgrade socket error'));
     if (this.stopping) return this.refuseUpgrade(socket, 503, 'the gateway is stopping');
-    const admission = await this.options.admitSignaling(req);
+    const target = signalingTarget(req.url ?? '/');
+    if ('refuse' in target) return this.refuseUpgrade(socket, target.refuse.statusCode, target.refuse.message);
+    const admission = await this.options.admitSignaling(target, req);
     if ('refuse' in admission) return this.refuseUpgrade(socket, admission.refuse.statusCode, admission.refuse.message);
     if (this.stopping || socket.destroyed) {
       admission.abandon?.();
@@ -302,6 +312,17 @@ export class GatewayServer {
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
     setTimeout(() => socket.destroy(), 1000).unref();
+  }
+}
+
+/** The session and secret of a signaling URL, or the refusal of any other upgrade. */
+function signalingTarget(url: string): SignalingTarget | { refuse: { statusCode: number; message: string } } {
+  const match = SIGNALING_PATH.exec(url.split('?')[0] ?? '');
+  if (!match) return { refuse: { statusCode: 404, message: 'no WebSocket here; the signaling URL comes from POST /1.0/sessions/' } };
+  try {
+    return { session: decodeURIComponent(match[1]!), secret: new URL(url, 'http://signaling.invalid').searchParams.get('secret') };
+  } catch {
+    return { refuse: { statusCode: 400, message: 'malformed signaling URL' } };
   }
 }
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/logger.js';
+import { readAtMost } from '../io/read-at-most.js';
 import { checkAuthorization } from './auth.js';
 import type { AuthRateLimiter } from './gateway-limits.js';
 import { errorResponse, reasonPhrase, syncResponse, type GatewaySessionMetadata } from './gateway-responses.js';
@@ -41,19 +42,23 @@ export interface GatewayGetRoute {
 }
 
 /**
- * What a host's createSession/joinSession throws to answer with an error the client should see
- * (503 "no free instance", 404 "no instance named …"), with Retry-After when it may retry.
+ * An error the client should see as a JSON error response: the gateway's own (401, 405, 413, …) and
+ * what a host's createSession/joinSession throws (503 "no free instance", 404 "no instance named
+ * …"), with Retry-After when it may retry. Expected answers: not logged here.
  */
 export class GatewayHttpError extends Error {
   override readonly name = 'GatewayHttpError';
   readonly retryAfterSeconds: number | undefined;
+  /** Response headers: `extraHeaders` and Retry-After. */
+  readonly headers: Record<string, string>;
   constructor(
     readonly status: number,
     message: string,
-    options: { retryAfterSeconds?: number } = {},
+    options: { retryAfterSeconds?: number; extraHeaders?: Record<string, string> } = {},
   ) {
     super(message);
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.headers = { ...options.extraHeaders, ...(options.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(options.retryAfterSeconds) }) };
   }
 }
 
@@ -63,16 +68,6 @@ const CORS_EXPOSE_HEADERS = 'Retry-After';
 const SESSIONS = /^\/1\.0\/sessions\/?$/;
 const JOIN = /^\/1\.0\/sessions\/([^/]+)\/join\/?$/;
 const SIGNALING = /^\/1\.0\/sessions\/([^/]+)\/signaling\/?$/;
-
-class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
 
 /**
  * The Stream Gateway subset the SDK's AnboxStreamGatewayConnector uses, and the page's files:
@@ -92,14 +87,8 @@ export function createGatewayHandler(host: GatewayHost): (req: IncomingMessage, 
   return (req, res) => {
     handle(host, req, res).catch((error: unknown) => {
       if (error instanceof GatewayHttpError) {
-        // The host's own answer (no capacity, nothing matches): expected, the host logs it.
-        const headers: Record<string, string> = error.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(error.retryAfterSeconds) };
-        sendJson(res, error.status, errorResponse(error.status, error.message), headers);
-        return;
-      }
-      if (error instanceof HttpError) {
-        if (error.statusCode >= 500) host.log.error({ event: 'gateway.failed', err: error }, error.message);
-        sendJson(res, error.statusCode, errorResponse(error.statusCode, error.message), error.headers);
+        // An expected answer (a bad request, no capacity, nothing matches): the host logs its own.
+        sendJson(res, error.status, errorResponse(error.status, error.message), error.headers);
         return;
       }
       host.log.error({ event: 'gateway.failed', method: req.method, path: pathOf(req), err: error }, 'gateway request failed');
@@ -145,7 +134,7 @@ async function handle(host: GatewayHost, req: IncomingMessage, res: ServerRespon
     const body = await readJsonBody(req);
     const id = safeDecode(join[1]!);
     const metadata = id === undefined ? undefined : await host.joinSession(id, originOf(host, req), body);
-    if (!metadata) throw new HttpError(404, `session ${JSON.stringify(id ?? join[1])} not found`);
+    if (!metadata) throw new GatewayHttpError(404, `session ${JSON.stringify(id ?? join[1])} not found`);
     sendJson(res, 200, syncResponse(200, metadata));
     return;
   }
@@ -153,27 +142,27 @@ async function handle(host: GatewayHost, req: IncomingMessage, res: ServerRespon
   if (route) {
     if (method !== 'GET' && method !== 'HEAD') {
       drain(req);
-      throw new HttpError(405, 'use GET', { Allow: 'GET, HEAD, OPTIONS' });
+      throw new GatewayHttpError(405, 'use GET', { extraHeaders: { Allow: 'GET, HEAD, OPTIONS' } });
     }
     authorize(host, req);
     drain(req);
     sendJson(res, 200, { type: 'sync', status: 'success', status_code: 200, ...route.fields?.(), metadata: route.respond() });
     return;
   }
-  if (SIGNALING.test(path)) throw new HttpError(426, 'this is the signaling WebSocket: connect with a WebSocket client', { Upgrade: 'websocket' });
-  if (path.startsWith('/1.0/') || path === '/1.0') throw new HttpError(404, `no such endpoint: ${method} ${path}`);
+  if (SIGNALING.test(path)) throw new GatewayHttpError(426, 'this is the signaling WebSocket: connect with a WebSocket client', { extraHeaders: { Upgrade: 'websocket' } });
+  if (path.startsWith('/1.0/') || path === '/1.0') throw new GatewayHttpError(404, `no such endpoint: ${method} ${path}`);
   if (method !== 'GET' && method !== 'HEAD') {
     drain(req);
-    throw new HttpError(405, `${method} is not allowed here`, { Allow: 'GET, HEAD, OPTIONS' });
+    throw new GatewayHttpError(405, `${method} is not allowed here`, { extraHeaders: { Allow: 'GET, HEAD, OPTIONS' } });
   }
   let file;
   try {
     file = await host.staticFiles.lookup(path);
   } catch (error) {
-    if (error instanceof BadPathError) throw new HttpError(400, error.message);
+    if (error instanceof BadPathError) throw new GatewayHttpError(400, error.message);
     throw error;
   }
-  if (!file) throw new HttpError(404, `not found: ${path}`);
+  if (!file) throw new GatewayHttpError(404, `not found: ${path}`);
   res.writeHead(200, {
     'Content-Type': file.contentType,
     'Content-Length': String(file.body.length),
@@ -184,7 +173,7 @@ async function handle(host: GatewayHost, req: IncomingMessage, res: ServerRespon
 }
 
 function requireMethod(method: string, allowed: 'POST'): void {
-  if (method !== allowed) throw new HttpError(405, `use ${allowed}`, { Allow: `${allowed}, OPTIONS` });
+  if (method !== allowed) throw new GatewayHttpError(405, `use ${allowed}`, { extraHeaders: { Allow: `${allowed}, OPTIONS` } });
 }
 
 function authorize(host: GatewayHost, req: IncomingMessage): void {
@@ -194,16 +183,14 @@ function authorize(host: GatewayHost, req: IncomingMessage): void {
   if (!admission.allowed) {
     drain(req);
     const who = admission.scope === 'address' ? `from ${remote}` : 'from all addresses';
-    throw new HttpError(429, `too many failed token checks ${who}; retry after ${admission.retryAfterSeconds} s`, {
-      'Retry-After': String(admission.retryAfterSeconds),
-    });
+    throw new GatewayHttpError(429, `too many failed token checks ${who}; retry after ${admission.retryAfterSeconds} s`, { retryAfterSeconds: admission.retryAfterSeconds });
   }
   const result = checkAuthorization(req.headers.authorization, host.token);
   if (!result.ok) {
     drain(req);
     host.authLimiter.fail(remote);
     host.onAuthFailure(remote, result.reason, pathOf(req));
-    throw new HttpError(401, result.reason, { 'WWW-Authenticate': 'Macaroon' });
+    throw new GatewayHttpError(401, result.reason, { extraHeaders: { 'WWW-Authenticate': 'Macaroon' } });
   }
 }
 
@@ -218,24 +205,19 @@ function corsOrigin(host: GatewayHost, req: IncomingMessage): string | undefined
 async function readJsonBody(req: IncomingMessage): Promise<Record<string, unknown>> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
-    throw new HttpError(413, `request body is ${declared} bytes; at most ${MAX_BODY_BYTES} are accepted`, { Connection: 'close' });
+    throw new GatewayHttpError(413, `request body is ${declared} bytes; at most ${MAX_BODY_BYTES} are accepted`, { extraHeaders: { Connection: 'close' } });
   }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > MAX_BODY_BYTES) throw new HttpError(413, `request body exceeds ${MAX_BODY_BYTES} bytes`, { Connection: 'close' });
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
+  const bytes = await readAtMost(req, MAX_BODY_BYTES);
+  if (bytes === undefined) throw new GatewayHttpError(413, `request body exceeds ${MAX_BODY_BYTES} bytes`, { extraHeaders: { Connection: 'close' } });
+  const text = bytes.toString('utf8').trim();
   if (text === '') return {};
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new HttpError(400, `malformed JSON body: ${error instanceof Error ? error.message : String(error)}`);
+    throw new GatewayHttpError(400, `malformed JSON body: ${error instanceof Error ? error.message : String(error)}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'the request body must be a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new GatewayHttpError(400, 'the request body must be a JSON object');
   return parsed as Record<string, unknown>;
 }
 

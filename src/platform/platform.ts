@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import nodeDataChannel from 'node-datachannel';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../log/logger.js';
@@ -6,7 +5,7 @@ import { ensureTrustedDirectory, UnsafeDirectoryError } from '../io/trusted-dire
 import { DEFAULT_CHANNEL_SOCKET_MODE } from './bridge/channel-socket-mode.js';
 import { generateSecret, generateSessionId, generateToken, secretsEqual } from './auth.js';
 import { SIGNALING_SETUP_TIMEOUT_MS } from './gateway-limits.js';
-import { GatewayListenError, GatewayServer, type SignalingAdmission } from './gateway-server.js';
+import { GatewayListenError, GatewayServer, type SignalingAdmission, type SignalingTarget } from './gateway-server.js';
 import type { GatewaySessionMetadata, GatewayStunServer } from './gateway-responses.js';
 import { IceServerError, parseIceServer } from './ice-servers.js';
 import { DEFAULT_LISTEN, type ListenAddress } from './listen-address.js';
@@ -95,7 +94,6 @@ const MAX_SESSIONS = 64;
 /** A signaling URL must be used within this time. */
 const SECRET_TTL_MS = 10 * 60 * 1000;
 const HISTORY_LENGTH = 1000;
-const SIGNALING_PATH = /^\/1\.0\/sessions\/([^/?#]+)\/signaling\/?$/;
 
 /**
  * The emulated Anbox WebRTC platform: the Stream Gateway subset and the signaling WebSocket on one
@@ -208,7 +206,7 @@ export class Platform {
           joinSession: (id, origin) => (platform ?? starting()).joinSession(id, origin),
           fallbackOrigin: () => gateway.fallbackOrigin(),
         },
-        admitSignaling: (req) => (platform ? platform.admitSignaling(req) : { refuse: { statusCode: 503, message: 'the platform is starting' } }),
+        admitSignaling: (target) => (platform ? platform.admitSignaling(target) : { refuse: { statusCode: 503, message: 'the platform is starting' } }),
       });
     } catch (error) {
       if (error instanceof GatewayListenError) throw new PlatformStartError(error.message);
@@ -243,7 +241,7 @@ export class Platform {
       ...this.counters,
       ...this.gateway.counters,
       sessionsKnown: this.sessions.size,
-      active: this.current && !this.current.ended ? this.current.info : null,
+      active: this.activePeer,
     };
   }
 
@@ -293,34 +291,45 @@ export class Platform {
   }
 
   private createSession(origin: string, request: Record<string, unknown>): GatewaySessionMetadata {
-    const record: SessionRecord = { id: generateSessionId(), createdAt: Date.now(), secret: undefined, secretIssuedAt: 0 };
-    this.sessions.set(record.id, record);
-    this.forgetOldSessions();
-    this.counters.sessionsCreated++;
-    const app = typeof request.app === 'string' ? request.app.slice(0, 200) : undefined;
-    this.log.info({ event: 'gateway.session_created', session: record.id, app }, `session ${record.id} created${app ? ` (app "${app}": any app is this instance)` : ''}`);
-    this.emit({ type: 'session-created', session: record.id });
-    return this.metadata(record, origin);
+    return this.metadata(this.addSession(request, 'local'), origin);
   }
 
   private joinSession(id: string, origin: string): GatewaySessionMetadata | undefined {
     const record = this.sessions.get(id);
-    if (!record) return undefined;
-    this.counters.sessionsJoined++;
-    this.log.info({ event: 'gateway.session_joined', session: id }, `session ${id} joined`);
-    this.emit({ type: 'session-joined', session: id });
-    return this.metadata(record, origin);
+    return record && this.metadata(this.join(record, 'local'), origin);
   }
 
-  /** Issues a fresh signaling secret (the previous unused one stops working). */
   private metadata(record: SessionRecord, origin: string): GatewaySessionMetadata {
-    record.secret = generateSecret();
-    record.secretIssuedAt = Date.now();
     return {
       id: record.id,
       url: `ws://${origin}/1.0/sessions/${record.id}/signaling?secret=${record.secret}`,
-      stun_servers: this.stunServers.map((s) => ({ ...s, urls: [...s.urls] })),
+      stun_servers: this.browserStunServers(),
     };
+  }
+
+  /** A new session with a fresh signaling secret, whichever gateway asked: remembered, counted, logged, announced. */
+  private addSession(request: Record<string, unknown>, via: 'local' | 'farm'): SessionRecord & { secret: string } {
+    const record = { id: generateSessionId(), createdAt: Date.now(), secret: generateSecret(), secretIssuedAt: Date.now() };
+    this.sessions.set(record.id, record);
+    this.forgetOldSessions();
+    this.counters.sessionsCreated++;
+    const app = typeof request.app === 'string' ? request.app.slice(0, 200) : undefined;
+    if (via === 'farm') this.log.info({ event: 'gateway.session_created', session: record.id, app, via }, `session ${record.id} created through the farm`);
+    else this.log.info({ event: 'gateway.session_created', session: record.id, app }, `session ${record.id} created${app ? ` (app "${app}": any app is this instance)` : ''}`);
+    this.emit({ type: 'session-created', session: record.id });
+    return record;
+  }
+
+  /** Join: a fresh signaling secret (the previous unused one stops working), counted, logged, announced. */
+  private join(record: SessionRecord, via: 'local' | 'farm'): SessionRecord & { secret: string } {
+    const secret = generateSecret();
+    record.secret = secret;
+    record.secretIssuedAt = Date.now();
+    this.counters.sessionsJoined++;
+    if (via === 'farm') this.log.info({ event: 'gateway.session_joined', session: record.id, via }, `session ${record.id} joined through the farm`);
+    else this.log.info({ event: 'gateway.session_joined', session: record.id }, `session ${record.id} joined`);
+    this.emit({ type: 'session-joined', session: record.id });
+    return { ...record, secret };
   }
 
   private forgetOldSessions(): void {
@@ -332,30 +341,11 @@ export class Platform {
     }
   }
 
-  /** The gateway's signaling upgrade: the session's one-use secret, then a SignalingConnection. */
-  private admitSignaling(req: IncomingMessage): SignalingAdmission {
-    const refuse = (statusCode: number, message: string): SignalingAdmission => ({ refuse: { statusCode, message } });
-    const url = req.url ?? '/';
-    const match = SIGNALING_PATH.exec(url.split('?')[0] ?? '');
-    if (this.stopping) return refuse(503, 'the platform is stopping');
-    if (!match) return refuse(404, 'no WebSocket here; the signaling URL comes from POST /1.0/sessions/');
-    const id = match[1]!;
-    const record = this.sessions.get(id);
-    if (!record) return refuse(404, 'unknown session');
-    let secret: string | null;
-    try {
-      secret = new URL(url, 'http://signaling.invalid').searchParams.get('secret');
-    } catch {
-      secret = null;
-    }
-    if (secret === null || record.secret === undefined || !secretsEqual(secret, record.secret)) {
-      return refuse(401, 'wrong, used or missing signaling secret; ask the gateway for a new session or join');
-    }
-    if (Date.now() - record.secretIssuedAt > SECRET_TTL_MS) {
-      record.secret = undefined;
-      return refuse(401, 'signaling URL expired; ask the gateway for a new session or join');
-    }
-    record.secret = undefined; // one WebSocket per URL
+  /** The gateway's signaling upgrade: the session's one-use secret (as the farm's), then a SignalingConnection. */
+  private admitSignaling({ session: id, secret }: SignalingTarget): SignalingAdmission {
+    if (this.stopping) return { refuse: { statusCode: 503, message: 'the platform is stopping' } };
+    const check = this.checkSignalingSecret(id, secret ?? '');
+    if (!check.ok) return { refuse: { statusCode: check.status, message: check.message } };
     return {
       accept: (ws: WebSocket) => {
         this.counters.signalingConnections++;
@@ -447,26 +437,15 @@ export class Platform {
     if (this.stopping) throw new PlatformBusyError('STOPPING', 'the platform is stopping');
     const active = this.activePeer;
     if (active) throw new PlatformBusyError('BUSY', `session ${active.session} is streaming`);
-    const record: SessionRecord = { id: generateSessionId(), createdAt: Date.now(), secret: generateSecret(), secretIssuedAt: Date.now() };
-    this.sessions.set(record.id, record);
-    this.forgetOldSessions();
-    this.counters.sessionsCreated++;
-    const app = typeof request.app === 'string' ? request.app.slice(0, 200) : undefined;
-    this.log.info({ event: 'gateway.session_created', session: record.id, app, via: 'farm' }, `session ${record.id} created through the farm`);
-    this.emit({ type: 'session-created', session: record.id });
-    return { id: record.id, secret: record.secret!, stunServers: this.browserStunServers() };
+    const record = this.addSession(request, 'farm');
+    return { id: record.id, secret: record.secret, stunServers: this.browserStunServers() };
   }
 
   /** Join: a fresh signaling secret for a known session (the previous unused one stops working); undefined when unknown. */
   reissueSecret(id: string): string | undefined {
     const record = this.sessions.get(id);
     if (!record || this.stopping) return undefined;
-    record.secret = generateSecret();
-    record.secretIssuedAt = Date.now();
-    this.counters.sessionsJoined++;
-    this.log.info({ event: 'gateway.session_joined', session: id, via: 'farm' }, `session ${id} joined through the farm`);
-    this.emit({ type: 'session-joined', session: id });
-    return record.secret;
+    return this.join(record, 'farm').secret;
   }
 
   /** Whether the session knows this secret; a match uses it up (one signaling connection per secret), as on the local gateway. */

@@ -1,5 +1,8 @@
 /** `anbox-oob gateway` and `status --nats` through the real CLI, against a real nats-server. */
 import { once } from 'node:events';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { runCli, spawnCli } from '../helpers/cli.js';
@@ -35,6 +38,34 @@ describe('anbox-oob gateway / status --nats', () => {
     const missing = await runCli(['gateway']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--nats URL is required/);
+  });
+
+  it('gateway reads --token-file as serve does: an empty file is a usage error, one others can read a warning', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'farm-cli-token-'));
+    try {
+      const file = join(dir, 'token');
+      writeFileSync(file, '\n');
+      // No nats-server on port 1: the gateway serves anyway, which is all this test needs.
+      const empty = await runCli(['gateway', '--nats', 'nats://127.0.0.1:1', '--listen', '127.0.0.1:0', '--token-file', file]);
+      expect(empty.code).toBe(2);
+      expect(empty.stderr).toMatch(/is empty; write the token on its first line/);
+      const token = 'file-farm-token-0123456789';
+      writeFileSync(file, `${token}\n`);
+      chmodSync(file, 0o644);
+      const child = spawnCli(['gateway', '--nats', 'nats://127.0.0.1:1', '--listen', '127.0.0.1:0', '--token-file', file]);
+      children.push(child);
+      let output = '';
+      child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      await waitFor(() => /anbox-oob gateway is ready/.test(output) && /platform\.insecure_token_file/.test(output), 'ready, with the warning');
+      expect(output).toContain(`token           ${token} (from --token-file ${file})`);
+      expect(output).toContain(`chmod 600 ${file}`);
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      expect(code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('gateway prints its URL and token when ready, places a session, and stops on SIGTERM; status --nats --json lists the instances', async () => {

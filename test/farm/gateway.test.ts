@@ -4,8 +4,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { FarmGateway } from '../../src/farm/gateway/farm-gateway.js';
-import { HEARTBEAT_SUBJECT, SESSION_ENDED_SUBJECT } from '../../src/farm/subjects.js';
+import { FarmGateway, MAX_HELD_WHILE_NATS_DOWN } from '../../src/farm/gateway/farm-gateway.js';
+import { MAX_INSTANCES } from '../../src/farm/gateway/instance-registry.js';
+import { MAX_EARLY_FRAMES } from '../../src/farm/gateway/signaling-relay.js';
+import { encodeFarmMessage } from '../../src/farm/farm-messages.js';
+import { HEARTBEAT_SUBJECT, relaySubject, SESSION_ENDED_SUBJECT } from '../../src/farm/subjects.js';
+import { status } from './helpers/status.js';
 import { captureLogger, waitFor, type LogLine } from '../platform/helpers/harness.js';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { FakeInstance, type FakeInstanceOptions } from './helpers/fake-instance.js';
@@ -141,6 +145,13 @@ describe('farm gateway', () => {
     await waitFor(() => client.messages.length === sent.length, 'echoes back');
     expect(instance.received.filter((m) => m.t === 'frame').map((m) => (m as { data: string }).data)).toEqual(sent);
     expect(client.messages).toEqual(sent.map((f) => `echo:${f}`));
+    // A bad message on to-client (any NATS peer may publish there) is dropped and logged; the relay goes on.
+    const toClient = relaySubject(instance.name, instance.relay!, 'to-client');
+    instance.publishRaw(toClient, new TextEncoder().encode('{"t":"frame"}'));
+    client.ws.send('after');
+    await waitFor(() => client.messages.length === sent.length + 1, 'relay still works');
+    expect(client.messages.at(-1)).toBe('echo:after');
+    expect(farm!.lines.find((l) => l.event === 'farm.gateway.bad_message')).toMatchObject({ subject: toClient });
     // The instance closes the relay: the browser's WebSocket gets its code and reason.
     instance.toClient({ t: 'close', code: 4001, reason: 'done here' });
     expect(await client.closed).toEqual({ code: 4001, reason: 'done here' });
@@ -152,6 +163,47 @@ describe('farm gateway', () => {
     await waitFor(() => instance.received.some((m) => m.t === 'close' && m.code === 1000), 'close relayed to the instance');
     const unknown = await fetch(`${farm!.gateway.url}/1.0/sessions/nope/join`, { method: 'POST', headers: AUTH });
     expect(unknown.status).toBe(404);
+    // Upgrades the shared GatewayServer refuses before asking the farm: other paths, undecodable session ids.
+    const base = `ws://127.0.0.1:${farm!.gateway.address.port}`;
+    await expect(openSignaling(`${base}/somewhere/else`)).rejects.toThrow('upgrade refused: 404');
+    await expect(openSignaling(`${base}/1.0/sessions/%zz/signaling?secret=x`)).rejects.toThrow('upgrade refused: 400');
+    await expect(openSignaling(`${base}/1.0/sessions/nope/signaling?secret=x`)).rejects.toThrow('upgrade refused: 404');
+  });
+
+  it(`holds at most ${MAX_EARLY_FRAMES} frames sent before the WebSocket is accepted; one more ends the relay`, async () => {
+    await startFarm([{ name: 'chatty' }]);
+    const { json } = await createSession();
+    const instance = instanceOf(json.metadata.id);
+    // Within the bound: the early frames reach the browser first, in order.
+    instance.earlyFrames = 3;
+    const client = await openSignaling(json.metadata.url);
+    await waitFor(() => client.messages.length === 3, 'early frames flushed');
+    expect(client.messages).toEqual(['early-0', 'early-1', 'early-2']);
+    client.ws.close(1000, 'next');
+    await waitFor(() => farm!.gateway.relaysOpen === 0, 'first relay closed');
+    // Past it: the relay ends (the instance is told why) and the upgrade is refused.
+    instance.earlyFrames = MAX_EARLY_FRAMES + 1;
+    const join = await fetch(`${farm!.gateway.url}/1.0/sessions/${json.metadata.id}/join`, { method: 'POST', headers: AUTH });
+    const joined = (await join.json()) as { metadata: { url: string } };
+    await expect(openSignaling(joined.metadata.url)).rejects.toThrow('upgrade refused: 503');
+    await waitFor(() => instance.received.some((m) => m.t === 'close' && m.code === 1011), 'the instance told the relay ended');
+    expect(instance.received.find((m) => m.t === 'close' && m.code === 1011)).toMatchObject({ reason: `instance chatty sent more than ${MAX_EARLY_FRAMES} frames before the WebSocket opened` });
+    expect(farm!.gateway.relaysOpen).toBe(0);
+  });
+
+  it('closes with 1009 a frame whose JSON escaping would make it too large to relay, instead of losing it', async () => {
+    await startFarm([{ name: 'solo' }]);
+    const { json } = await createSession();
+    const instance = instanceOf(json.metadata.id);
+    const client = await openSignaling(json.metadata.url);
+    // 100 KiB of control characters: under the frame limit, but ×6 once escaped (\u0001).
+    client.ws.send('\u0001'.repeat(100 * 1024));
+    const closed = await client.closed;
+    expect(closed.code).toBe(1009);
+    expect(closed.reason).toMatch(/once escaped for the relay/);
+    await waitFor(() => instance.received.some((m) => m.t === 'close' && m.code === 1009), 'the instance told');
+    expect(instance.received.filter((m) => m.t === 'frame')).toEqual([]);
+    expect(farm!.lines.filter((l) => l.event === 'farm.gateway.relay_publish_failed')).toEqual([]);
   });
 
   it('a dropped instance ends its WebSocket with 1011 and a reason naming it; a session.ended does too', async () => {
@@ -194,6 +246,22 @@ describe('farm gateway', () => {
     expect(farm!.lines.some((l) => l.event === 'farm.gateway.instance_dropped')).toBe(false);
   });
 
+  it('holds at most MAX_HELD_WHILE_NATS_DOWN bytes of browser frames while NATS is down; past it the relay ends with 1013', async () => {
+    await startFarm([{ name: 'solo' }]);
+    const { json } = await createSession();
+    const client = await openSignaling(json.metadata.url);
+    await farm!.nats.stop();
+    await waitFor(() => farm!.lines.some((l) => l.event === 'farm.nats_disconnected'), 'disconnection noticed');
+    // nats.js keeps each of these in memory until it reconnects: one frame more than the bound allows.
+    const frame = 'x'.repeat(256 * 1024);
+    const fits = Math.floor(MAX_HELD_WHILE_NATS_DOWN / frame.length);
+    for (let i = 0; i <= fits; i++) client.ws.send(frame);
+    const closed = await client.closed;
+    expect(closed.code).toBe(1013);
+    expect(closed.reason).toMatch(/^NATS is reconnecting/);
+    await waitFor(() => farm!.gateway.relaysOpen === 0, 'relay forgotten');
+  });
+
   it('drops bad and oversized NATS messages with a rate-limited log line and keeps serving', async () => {
     await startFarm([{ name: 'a' }]);
     const sender = farm!.instances[0]!;
@@ -207,6 +275,28 @@ describe('farm gateway', () => {
     expect(bad.length).toBe(50); // the RateLimitedLog burst; the rest counted in log.suppressed
     expect(bad[0]).toMatchObject({ code: 'BAD_FIELD', subject: HEARTBEAT_SUBJECT });
     expect(farm!.gateway.instances().map((i) => i.name)).toEqual(['a']);
+  });
+
+  it(`logs at most ${MAX_INSTANCES} restarts and session ends per window however many a NATS peer announces, then a count`, async () => {
+    await startFarm([{ name: 'a' }]);
+    const peer = farm!.instances[0]!;
+    const flood = MAX_INSTANCES + 200;
+    for (let i = 0; i < flood; i++) peer.publishRaw(HEARTBEAT_SUBJECT, encodeFarmMessage(status('ghost', { boot: `boot-${i}`, intervalMs: 60_000 })));
+    await peer.flush();
+    const restarts = () => farm!.lines.filter((l) => l.event === 'farm.gateway.instance_restarted' && l.instance === 'ghost').length;
+    await waitFor(() => restarts() === MAX_INSTANCES, 'the burst of restart lines');
+    // Sessions named by a heartbeat, then ended, as fast as the peer publishes.
+    const lastBoot = `boot-${flood - 1}`;
+    for (let i = 0; i < flood; i++) {
+      peer.publishRaw(HEARTBEAT_SUBJECT, encodeFarmMessage(status('ghost', { boot: lastBoot, seq: i + 1, intervalMs: 60_000, session: `s${i}`, state: 'reserved' })));
+      peer.publishRaw(SESSION_ENDED_SUBJECT, encodeFarmMessage({ v: 1, instance: 'ghost', session: `s${i}`, reason: 'churn' }));
+    }
+    await peer.flush();
+    await farm!.gateway.close(); // handles what is in flight, then writes the window's summaries
+    expect(restarts()).toBe(MAX_INSTANCES);
+    expect(farm!.lines.find((l) => l.event === 'log.suppressed' && l.suppressedEvent === 'farm.gateway.instance_restarted')).toMatchObject({ suppressed: flood - 1 - MAX_INSTANCES });
+    expect(farm!.lines.filter((l) => l.event === 'farm.gateway.session_ended' && l.instance === 'ghost')).toHaveLength(MAX_INSTANCES);
+    expect(farm!.lines.find((l) => l.event === 'log.suppressed' && l.suppressedEvent === 'farm.gateway.session_ended')).toMatchObject({ suppressed: flood - MAX_INSTANCES });
   });
 
   it('GET /1.0/instances needs the token and lists state, device, channels and session', async () => {

@@ -122,6 +122,12 @@ describe('POST /1.0/sessions/', () => {
     expect(JSON.parse(response.body)).toMatchObject({ type: 'error', status_code: 413 });
   });
 
+  it('refuses a chunked body (no Content-Length) that grows past the limit with 413', async () => {
+    const response = await raw('POST', '/1.0/sessions/', { ...auth, 'Transfer-Encoding': 'chunked' }, Buffer.alloc(MAX_BODY_BYTES + 1, 0x20));
+    expect(response.status).toBe(413);
+    expect(JSON.parse(response.body)).toMatchObject({ type: 'error', status_code: 413 });
+  });
+
   it('checks the token before reading the body', async () => {
     const response = await raw('POST', '/1.0/sessions/', { 'Content-Type': 'application/json' }, '{bad');
     expect(response.status).toBe(401);

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_GATEWAY_LISTEN, FarmGateway } from '../../farm/gateway/farm-gateway.js';
 import { redactNatsUrl } from '../../farm/nats-connection.js';
@@ -6,7 +5,7 @@ import { createLogger, isLogLevel, LOG_LEVELS } from '../../log/logger.js';
 import { TOKEN_ENV } from '../../platform/auth.js';
 import { MIN_TOKEN_LENGTH } from '../../platform/gateway-limits.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError, type Command } from '../command.js';
-import { checkTurnUrl, parseListen } from '../daemon-options.js';
+import { checkTurnUrl, parseListen, readTokenFile } from '../daemon-options.js';
 import { NATS_HELP, NATS_OPTIONS, natsSettings } from '../nats-options.js';
 
 const OPTIONS = {
@@ -77,7 +76,8 @@ export const gatewayCommand: Command = {
     if (nats === undefined) throw new UsageError('--nats URL is required (where nats-server runs, e.g. nats://127.0.0.1:4222)');
     const stunUrls = [...(values.stun ?? []), ...(values.turn ?? []).map((url) => checkTurnUrl(url))];
     const listen = values.listen === undefined ? { ...DEFAULT_GATEWAY_LISTEN } : parseListen(values.listen);
-    const token = gatewayToken(values.token, values['token-file'], process.env);
+    const warnings: { event: string; message: string }[] = [];
+    const token = gatewayToken(values.token, values['token-file'], process.env, warnings);
     const level = values['log-level'] ?? 'info';
     if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, not "${level}"`);
     let maxConnections: number | undefined;
@@ -86,6 +86,7 @@ export const gatewayCommand: Command = {
       if (!Number.isInteger(maxConnections) || maxConnections < 1) throw new UsageError(`--max-connections takes a positive integer, not "${values['max-connections']}"`);
     }
     const log = createLogger({ level, name: 'anbox-oob-gateway' });
+    for (const warning of warnings) log.warn({ event: warning.event }, warning.message);
     let stopRequested = false;
     let wake: (() => void) | undefined;
     const onSignal = () => {
@@ -129,16 +130,12 @@ export const gatewayCommand: Command = {
   },
 };
 
-function gatewayToken(flag: string | undefined, file: string | undefined, env: NodeJS.ProcessEnv): { value: string; source: string } | undefined {
+/** The given token, if any; reading --token-file as `serve` does (a file others can read is a warning). */
+function gatewayToken(flag: string | undefined, file: string | undefined, env: NodeJS.ProcessEnv, warnings: { event: string; message: string }[]): { value: string; source: string } | undefined {
   if (flag !== undefined && file !== undefined) throw new UsageError('give --token or --token-file, not both');
   let token: { value: string; source: string } | undefined;
-  if (file !== undefined) {
-    try {
-      token = { value: readFileSync(file, 'utf8').split('\n')[0]!.trim(), source: `--token-file ${file}` };
-    } catch (error) {
-      throw new UsageError(`--token-file ${file}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  } else if (flag !== undefined) token = { value: flag, source: '--token' };
+  if (file !== undefined) token = { value: readTokenFile(file, '--token-file', warnings), source: `--token-file ${file}` };
+  else if (flag !== undefined) token = { value: flag, source: '--token' };
   else if (env[TOKEN_ENV]) token = { value: env[TOKEN_ENV], source: TOKEN_ENV };
   if (token !== undefined && (token.value.length < MIN_TOKEN_LENGTH || /\s/.test(token.value))) {
     throw new UsageError(`the token (${token.source}) must be at least ${MIN_TOKEN_LENGTH} characters without whitespace; leave it out to have one generated`);

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { hostname } from 'node:os';
 import type { Msg, NatsConnection } from 'nats';
 import type { Logger } from '../../log/logger.js';
@@ -7,7 +6,7 @@ import { RateLimitedLog } from '../../log/rate-limited-log.js';
 import { generateToken } from '../../platform/auth.js';
 import { GatewayHttpError } from '../../platform/gateway.js';
 import type { GatewaySessionMetadata, GatewayStunServer } from '../../platform/gateway-responses.js';
-import { GatewayServer, MAX_SIGNALING_FRAME_BYTES, type SignalingAdmission } from '../../platform/gateway-server.js';
+import { GatewayServer, MAX_SIGNALING_FRAME_BYTES, type SignalingAdmission, type SignalingTarget } from '../../platform/gateway-server.js';
 import { parseIceServer } from '../../platform/ice-servers.js';
 import type { ListenAddress } from '../../platform/listen-address.js';
 import { defaultWebDir, StaticFiles } from '../../platform/static-files.js';
@@ -26,22 +25,26 @@ import {
 } from '../farm-messages.js';
 import { connectNats, isFatalNatsConnectError, natsConnectionOptions, redactNatsUrl, type NatsSettings } from '../nats-connection.js';
 import { DISCOVER_SUBJECT, HEARTBEAT_SUBJECT, instanceSubject, SESSION_ENDED_SUBJECT } from '../subjects.js';
-import { InstanceRegistry, MISSED_INTERVALS, type InstanceView } from './instance-registry.js';
+import { InstanceRegistry, MAX_INSTANCES, MISSED_INTERVALS, type InstanceView } from './instance-registry.js';
 import { PLACE_TIMEOUT_MS, placeSession } from './placement.js';
+import { SessionDirectory } from './session-directory.js';
 import { SignalingRelay } from './signaling-relay.js';
 
 /** `anbox-oob gateway`'s default address (serve's is 8777). */
 export const DEFAULT_GATEWAY_LISTEN: ListenAddress = { host: '127.0.0.1', port: 8780 };
-/** Sessions remembered (id → instance) for join and signaling; the oldest are forgotten first. */
-export const MAX_FARM_SESSIONS = 4096;
 /** How often silent instances are looked for. */
 const EXPIRY_CHECK_MS = 200;
-const SIGNALING_PATH = /^\/1\.0\/sessions\/([^/?#]+)\/signaling\/?$/;
 const INSTANCES_PATH = /^\/1\.0\/instances\/?$/;
 /** While nats-server is away: new sessions wait; one attempt a second, as nats.js reconnects. */
 const NATS_RETRY_MS = 1000;
 /** A first connection attempt that hears nothing (a host that drops packets) gives up after this. */
 const FIRST_CONNECT_TIMEOUT_MS = 2000;
+/**
+ * While NATS is down nats.js keeps every publish in memory until it reconnects, without a limit of
+ * its own: browser signaling frames relayed meanwhile may add up to this, over all relays; a frame
+ * past it ends its relay (1013).
+ */
+export const MAX_HELD_WHILE_NATS_DOWN = 4 * 1024 * 1024;
 const NATS_DOWN_MESSAGE = 'NATS not connected: the gateway cannot reach its instances; retry shortly';
 
 export class FarmGatewayStartError extends Error {
@@ -71,20 +74,26 @@ export interface FarmGatewayOptions {
  * GatewayServer), sessions placed on instances over NATS, signaling relayed to them.
  */
 export class FarmGateway {
-  readonly url: string;
   readonly token: string;
   readonly tokenGenerated: boolean;
-  readonly address: ListenAddress;
   readonly name: string;
 
   private readonly registry = new InstanceRegistry(() => Date.now());
-  private readonly sessions = new Map<string, string>();
+  private readonly sessions = new SessionDirectory();
   private readonly relays = new Set<SignalingRelay>();
   private readonly limited: RateLimitedLog;
+  /**
+   * Instances joining, restarting and dropping, sessions ending: a line each for a real farm, but a
+   * NATS peer can announce new names, boots or sessions as fast as it publishes, so at most MAX_INSTANCES lines of each
+   * per window, then a log.suppressed count.
+   */
+  private readonly membershipLog: RateLimitedLog;
   private readonly log: Logger;
   /** Undefined until the first connection to nats-server succeeds (the gateway listens before). */
   private nc: NatsConnection | undefined;
   private natsUp = false;
+  /** Browser frame bytes published since NATS went down (held by nats.js until it is back). */
+  private heldWhileDown = 0;
   private natsRetryTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private closing: Promise<void> | undefined;
@@ -99,11 +108,10 @@ export class FarmGateway {
   ) {
     this.log = options.log;
     this.limited = new RateLimitedLog(options.log);
+    this.membershipLog = new RateLimitedLog(options.log, { burst: MAX_INSTANCES });
     this.token = token.value;
     this.tokenGenerated = token.generated;
     this.name = name;
-    this.address = { host: '', port: 0 };
-    this.url = '';
   }
 
   static async start(options: FarmGatewayOptions): Promise<FarmGateway> {
@@ -149,6 +157,15 @@ export class FarmGateway {
     return this.nc !== undefined && this.natsUp && !this.nc.isClosed();
   }
 
+  /** Where it listens (the port chosen when 0 was asked). */
+  get address(): ListenAddress {
+    return this.gateway.address;
+  }
+
+  get url(): string {
+    return `http://${this.gateway.fallbackOrigin()}`;
+  }
+
   get pageUrl(): string {
     return `${this.url}/?token=${encodeURIComponent(this.token)}`;
   }
@@ -184,11 +201,9 @@ export class FarmGateway {
         fallbackOrigin: () => gateway.fallbackOrigin(),
         extraRoutes: [{ path: INSTANCES_PATH, respond: () => this.registry.list(), fields: () => ({ nats: this.natsConnected ? 'connected' : 'disconnected' }) }],
       },
-      admitSignaling: (req) => this.admitSignaling(req),
+      admitSignaling: (target) => this.admitSignaling(target),
     });
     this.gateway = gateway;
-    (this as { address: ListenAddress }).address = gateway.address;
-    (this as { url: string }).url = `http://${gateway.fallbackOrigin()}`;
   }
 
   private async shutdown(): Promise<void> {
@@ -202,6 +217,7 @@ export class FarmGateway {
     await this.nc?.close().catch(() => undefined);
     await this.gateway.finishClose();
     this.limited.flush();
+    this.membershipLog.flush();
     this.log.info({ event: 'farm.gateway.stopped' }, 'farm gateway stopped');
   }
 
@@ -277,8 +293,16 @@ export class FarmGateway {
 
   private onNatsReconnect(): void {
     this.natsUp = true;
+    this.heldWhileDown = 0;
     this.registry.resume();
     this.publishDiscover();
+  }
+
+  private admitRelayFrame(bytes: number): boolean {
+    if (this.natsUp) return true;
+    if (this.heldWhileDown + bytes > MAX_HELD_WHILE_NATS_DOWN) return false;
+    this.heldWhileDown += bytes;
+    return true;
   }
 
   private publishDiscover(): void {
@@ -291,6 +315,7 @@ export class FarmGateway {
     nc.subscribe(SESSION_ENDED_SUBJECT, { callback: (error, msg) => !error && this.onSessionEnded(msg) });
   }
 
+  /** Any NATS peer can publish on the gateway's subjects: what breaks docs/farm.md is dropped and logged, rate-limited. */
   private badMessage(msg: Msg, error: unknown): void {
     if (!this.limited.allow('farm.gateway.bad_message', undefined, 'warn')) return;
     const reason = error instanceof Error ? error.message : String(error);
@@ -300,14 +325,19 @@ export class FarmGateway {
     );
   }
 
-  private onHeartbeat(msg: Msg): void {
-    let status;
+  /** The decoded message, or undefined when it is bad (then dropped through badMessage). */
+  private decodeOrDrop<T>(msg: Msg, decode: (data: Uint8Array) => T): T | undefined {
     try {
-      status = decodeInstanceStatus(msg.data);
+      return decode(msg.data);
     } catch (error) {
       this.badMessage(msg, error);
-      return;
+      return undefined;
     }
+  }
+
+  private onHeartbeat(msg: Msg): void {
+    const status = this.decodeOrDrop(msg, decodeInstanceStatus);
+    if (status === undefined) return;
     const outcome = this.registry.heartbeat(status);
     switch (outcome.kind) {
       case 'full':
@@ -318,30 +348,31 @@ export class FarmGateway {
       case 'stale':
         return;
       case 'added':
-        this.log.info({ event: 'farm.gateway.instance_added', instance: status.instance, host: status.host, device: status.device, labels: status.labels, state: status.state }, `instance ${status.instance} joined (${status.host})`);
+        if (this.membershipLog.allow('farm.gateway.instance_added')) {
+          this.log.info({ event: 'farm.gateway.instance_added', instance: status.instance, host: status.host, device: status.device, labels: status.labels, state: status.state }, `instance ${status.instance} joined (${status.host})`);
+        }
         break;
       case 'restarted':
-        this.log.warn({ event: 'farm.gateway.instance_restarted', instance: status.instance, host: status.host, previousSession: outcome.previousSession }, `instance ${status.instance} restarted`);
+        if (this.membershipLog.allow('farm.gateway.instance_restarted', undefined, 'warn')) {
+          this.log.warn({ event: 'farm.gateway.instance_restarted', instance: status.instance, host: status.host, previousSession: outcome.previousSession }, `instance ${status.instance} restarted`);
+        }
         this.endInstanceSessions(status.instance, `instance "${status.instance}" restarted; the session ended`);
         break;
       case 'updated':
         break;
     }
     // The heartbeat names the instance's session: a restarted gateway can still route joins to it.
-    if (status.session !== null && !this.sessions.has(status.session)) this.remember(status.session, status.instance);
+    if (status.session !== null && this.sessions.instanceOf(status.session) === undefined) this.sessions.remember(status.session, status.instance);
   }
 
   private onSessionEnded(msg: Msg): void {
-    let ended;
-    try {
-      ended = decodeSessionEnded(msg.data);
-    } catch (error) {
-      this.badMessage(msg, error);
-      return;
+    const ended = this.decodeOrDrop(msg, decodeSessionEnded);
+    if (ended === undefined) return;
+    if (!this.sessions.forgetIfHeldBy(ended.session, ended.instance)) return;
+    // Heartbeats naming new sessions and their session.ended can alternate as fast as a peer publishes.
+    if (this.membershipLog.allow('farm.gateway.session_ended')) {
+      this.log.info({ event: 'farm.gateway.session_ended', instance: ended.instance, session: ended.session, reason: ended.reason }, `session ${ended.session} ended on ${ended.instance}: ${ended.reason}`);
     }
-    if (this.sessions.get(ended.session) !== ended.instance) return;
-    this.sessions.delete(ended.session);
-    this.log.info({ event: 'farm.gateway.session_ended', instance: ended.instance, session: ended.session, reason: ended.reason }, `session ${ended.session} ended on ${ended.instance}: ${ended.reason}`);
     for (const relay of [...this.relays]) {
       if (relay.session === ended.session && relay.instance === ended.instance) relay.end(1011, `session ended on instance "${ended.instance}": ${ended.reason}`, false);
     }
@@ -350,23 +381,19 @@ export class FarmGateway {
   private expire(): void {
     for (const { record, silentMs } of this.registry.expire()) {
       const seconds = Math.round(silentMs / 100) / 10;
-      this.log.warn(
-        { event: 'farm.gateway.instance_dropped', instance: record.name, host: record.status.host, silentMs, session: record.status.session },
-        `instance ${record.name} dropped: no heartbeat for ${seconds} s (${MISSED_INTERVALS} intervals)`,
-      );
+      if (this.membershipLog.allow('farm.gateway.instance_dropped', undefined, 'warn')) {
+        this.log.warn(
+          { event: 'farm.gateway.instance_dropped', instance: record.name, host: record.status.host, silentMs, session: record.status.session },
+          `instance ${record.name} dropped: no heartbeat for ${seconds} s (${MISSED_INTERVALS} intervals)`,
+        );
+      }
       this.endInstanceSessions(record.name, `instance "${record.name}" stopped answering (no heartbeat for ${seconds} s); the session ended`);
     }
   }
 
   private endInstanceSessions(instance: string, reason: string): void {
-    for (const [session, owner] of [...this.sessions]) if (owner === instance) this.sessions.delete(session);
+    this.sessions.forgetInstance(instance);
     for (const relay of [...this.relays]) if (relay.instance === instance) relay.end(1011, reason, false);
-  }
-
-  private remember(session: string, instance: string): void {
-    this.sessions.delete(session);
-    this.sessions.set(session, instance);
-    while (this.sessions.size > MAX_FARM_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
   }
 
   private async request(instance: string, kind: 'place' | 'join' | 'signal', message: object): Promise<Uint8Array> {
@@ -401,7 +428,7 @@ export class FarmGateway {
       }
       throw error;
     }
-    this.remember(placed.reply.session, placed.instance);
+    this.sessions.remember(placed.reply.session, placed.instance);
     this.log.info(
       { event: 'farm.gateway.session_placed', session: placed.reply.session, instance: placed.instance, skipped: placed.skipped, request },
       `session ${placed.reply.session} placed on ${placed.instance}`,
@@ -411,7 +438,7 @@ export class FarmGateway {
 
   private async joinSession(id: string, origin: string): Promise<GatewaySessionMetadata | undefined> {
     if (this.stopping) throw new GatewayHttpError(503, 'the gateway is stopping');
-    const instance = this.sessions.get(id);
+    const instance = this.sessions.instanceOf(id);
     if (instance === undefined) return undefined;
     this.requireNats();
     let reply: PlaceReply;
@@ -422,7 +449,7 @@ export class FarmGateway {
     }
     if (!reply.ok) {
       if (reply.code === 'UNKNOWN_SESSION') {
-        this.sessions.delete(id);
+        this.sessions.forget(id);
         return undefined;
       }
       throw new GatewayHttpError(503, `instance "${instance}" refused the join: ${reply.message}`, { retryAfterSeconds: 5 });
@@ -440,21 +467,10 @@ export class FarmGateway {
     };
   }
 
-  private async admitSignaling(req: IncomingMessage): Promise<SignalingAdmission> {
+  private async admitSignaling({ session, secret }: SignalingTarget): Promise<SignalingAdmission> {
     const refuse = (statusCode: number, message: string): SignalingAdmission => ({ refuse: { statusCode, message } });
-    const url = req.url ?? '/';
-    const match = SIGNALING_PATH.exec(url.split('?')[0] ?? '');
     if (this.stopping) return refuse(503, 'the gateway is stopping');
-    if (!match) return refuse(404, 'no WebSocket here; the signaling URL comes from POST /1.0/sessions/');
-    let session: string;
-    let secret: string | null;
-    try {
-      session = decodeURIComponent(match[1]!);
-      secret = new URL(url, 'http://signaling.invalid').searchParams.get('secret');
-    } catch {
-      return refuse(400, 'malformed signaling URL');
-    }
-    const instance = this.sessions.get(session);
+    const instance = this.sessions.instanceOf(session);
     if (instance === undefined) return refuse(404, 'unknown session');
     if (secret === null || secret === '' || secret.length > 128) return refuse(401, 'missing signaling secret; ask the gateway for a new session or join');
     const nc = this.nc;
@@ -462,7 +478,8 @@ export class FarmGateway {
     const relay = new SignalingRelay({
       nc,
       log: this.log,
-      limited: this.limited,
+      onBadMessage: (msg, error) => this.badMessage(msg, error),
+      admitFrame: (bytes) => this.admitRelayFrame(bytes),
       instance,
       session,
       relay: randomBytes(16).toString('hex'),

@@ -57,7 +57,7 @@ export interface InstanceView {
 
 export class InstanceRegistry {
   private readonly records = new Map<string, InstanceRecord>();
-  private pausedAt: number | undefined;
+  private paused = false;
 
   constructor(
     private readonly now: () => number,
@@ -93,7 +93,7 @@ export class InstanceRegistry {
 
   /** Drops (and returns) the instances not heard of for MISSED_INTERVALS intervals; nothing while paused. */
   expire(): DroppedInstance[] {
-    if (this.pausedAt !== undefined) return [];
+    if (this.paused) return [];
     const now = this.now();
     const dropped: DroppedInstance[] = [];
     for (const record of this.records.values()) {
@@ -109,22 +109,14 @@ export class InstanceRegistry {
    * resume(), which counts every instance as heard at that moment (they re-announce at once).
    */
   pause(): void {
-    this.pausedAt ??= this.now();
+    this.paused = true;
   }
 
   resume(): void {
-    if (this.pausedAt === undefined) return;
-    this.pausedAt = undefined;
+    if (!this.paused) return;
+    this.paused = false;
     const now = this.now();
     for (const record of this.records.values()) record.lastHeardAt = Math.max(record.lastHeardAt, now);
-  }
-
-  get paused(): boolean {
-    return this.pausedAt !== undefined;
-  }
-
-  get(name: string): InstanceRecord | undefined {
-    return this.records.get(name);
   }
 
   all(): InstanceRecord[] {

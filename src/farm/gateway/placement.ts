@@ -18,7 +18,8 @@ export const BUSY_RETRY_AFTER_SECONDS = 5;
 export type Candidates =
   | { kind: 'no-instance' }
   | { kind: 'no-match'; asked: string }
-  | { kind: 'all-busy'; busy: number; total: number }
+  /** Every matching instance (`total`) is busy. */
+  | { kind: 'all-busy'; total: number }
   | { kind: 'free'; records: InstanceRecord[]; total: number };
 
 /** What the request asks for, in words: `instance "a", device "R58", labels {"gpu":"yes"}`. */
@@ -47,7 +48,7 @@ export function candidates(registry: InstanceRegistry, request: PlacementRequest
   const matching = all.filter((r) => matches(r, request));
   if (matching.length === 0) return { kind: 'no-match', asked: describeRequest(request) };
   const free = matching.filter((r) => registry.stateOf(r) === 'free');
-  if (free.length === 0) return { kind: 'all-busy', busy: matching.length, total: matching.length };
+  if (free.length === 0) return { kind: 'all-busy', total: matching.length };
   free.sort((a, b) => a.lastPlacedAt - b.lastPlacedAt || a.name.localeCompare(b.name));
   return { kind: 'free', records: free, total: matching.length };
 }
@@ -73,7 +74,7 @@ export async function placeSession(registry: InstanceRegistry, request: Placemen
     case 'no-match':
       throw new GatewayHttpError(404, request.instance !== undefined && request.device === undefined && request.labels === undefined ? `no instance named ${JSON.stringify(request.instance)}` : `no instance matches ${found.asked}`);
     case 'all-busy':
-      throw busy(found.busy, found.total);
+      throw busy(found.total, found.total);
     case 'free':
       break;
   }
@@ -100,7 +101,7 @@ export async function placeSession(registry: InstanceRegistry, request: Placemen
     });
   }
   const now = candidates(registry, request);
-  throw now.kind === 'all-busy' ? busy(now.busy, now.total) : busy(skipped.length, found.total);
+  throw now.kind === 'all-busy' ? busy(now.total, now.total) : busy(skipped.length, found.total);
 }
 
 function busy(busyCount: number, total: number): GatewayHttpError {

@@ -1,8 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../../log/logger.js';
-import type { RateLimitedLog } from '../../log/rate-limited-log.js';
-import { decodeRelayMessage, encodeFarmMessage, FarmMessageError, MAX_RELAY_FRAME_BYTES, type RelayMessage } from '../farm-messages.js';
+import { decodeRelayMessage, encodeFarmMessage, MAX_RELAY_FRAME_BYTES, MAX_RELAY_MESSAGE_BYTES, type RelayMessage } from '../farm-messages.js';
 import { relaySubject } from '../subjects.js';
 
 /**
@@ -16,7 +15,7 @@ import { relaySubject } from '../subjects.js';
 /** The gateway pings each relay this often; the instance closes one silent for 20 s. */
 export const RELAY_PING_INTERVAL_MS = 5000;
 /** Frames from the instance held before the browser's WebSocket is accepted. */
-const MAX_EARLY_FRAMES = 64;
+export const MAX_EARLY_FRAMES = 64;
 /** A browser that does not read: its WebSocket is closed rather than the gateway buffering without end. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
@@ -29,8 +28,13 @@ export interface RelayEndpoints {
 export interface RelayOptions extends RelayEndpoints {
   nc: NatsConnection;
   log: Logger;
-  /** Bad messages from NATS peers are logged through this (any peer can publish on the subject). */
-  limited: RateLimitedLog;
+  /**
+   * Asked before a browser frame is published: false when it must not be (NATS is down and the
+   * gateway already holds its maximum for the reconnection); then the relay ends with 1013.
+   */
+  admitFrame(bytes: number): boolean;
+  /** A message on to-client that breaks docs/farm.md (any NATS peer can publish there): dropped, the owner logs it. */
+  onBadMessage(msg: Msg, error: unknown): void;
   pingIntervalMs?: number;
   /** Called once when the relay is over, whichever side ended it. */
   onEnded(relay: SignalingRelay): void;
@@ -54,7 +58,8 @@ export class SignalingRelay {
   readonly relay: string;
   private readonly nc: NatsConnection;
   private readonly log: Logger;
-  private readonly limited: RateLimitedLog;
+  private readonly onBadMessage: (msg: Msg, error: unknown) => void;
+  private readonly admitFrame: (bytes: number) => boolean;
   private readonly subscription: Subscription;
   private readonly toInstance: string;
   private ws: WebSocket | undefined;
@@ -71,7 +76,8 @@ export class SignalingRelay {
     this.relay = options.relay;
     this.nc = options.nc;
     this.log = options.log;
-    this.limited = options.limited;
+    this.onBadMessage = options.onBadMessage;
+    this.admitFrame = options.admitFrame;
     this.onEnded = options.onEnded;
     this.pingIntervalMs = options.pingIntervalMs ?? RELAY_PING_INTERVAL_MS;
     this.toInstance = relaySubject(this.instance, this.relay, 'to-instance');
@@ -104,7 +110,18 @@ export class SignalingRelay {
         this.end(1009, `signaling frame over ${MAX_RELAY_FRAME_BYTES} bytes`, true);
         return;
       }
-      this.publish({ t: 'frame', data: text });
+      // JSON escaping can make the relay message up to 6 times the frame (control characters):
+      // past what the instance decodes (or nats-server's max_payload) it would be lost on the way.
+      const encoded = encodeFarmMessage({ t: 'frame', data: text });
+      if (encoded.length > MAX_RELAY_MESSAGE_BYTES) {
+        this.end(1009, `signaling frame over ${MAX_RELAY_MESSAGE_BYTES} bytes once escaped for the relay`, true);
+        return;
+      }
+      if (!this.admitFrame(encoded.length)) {
+        this.end(1013, 'NATS is reconnecting and the gateway holds all the signaling it may meanwhile; try again', true);
+        return;
+      }
+      this.publishEncoded(encoded);
     });
     ws.on('close', (code, reason) => {
       if (this.ended) return;
@@ -143,9 +160,13 @@ export class SignalingRelay {
   }
 
   private publish(message: RelayMessage, evenIfEnded = false): void {
+    this.publishEncoded(encodeFarmMessage(message), evenIfEnded);
+  }
+
+  private publishEncoded(message: Uint8Array, evenIfEnded = false): void {
     if ((this.ended && !evenIfEnded) || this.nc.isClosed()) return;
     try {
-      this.nc.publish(this.toInstance, encodeFarmMessage(message));
+      this.nc.publish(this.toInstance, message);
     } catch (error) {
       this.log.warn({ event: 'farm.gateway.relay_publish_failed', relay: this.relay, instance: this.instance, err: error }, 'relaying to the instance failed');
     }
@@ -156,12 +177,7 @@ export class SignalingRelay {
     try {
       message = decodeRelayMessage(msg.data);
     } catch (error) {
-      if (this.limited.allow('farm.gateway.bad_message', undefined, 'warn')) {
-        this.log.warn(
-          { event: 'farm.gateway.bad_message', subject: msg.subject, code: error instanceof FarmMessageError ? error.code : 'UNKNOWN', bytes: msg.data.length, reason: error instanceof Error ? error.message : String(error) },
-          `dropped a bad relay message on ${msg.subject}: ${error instanceof Error ? error.message : String(error)}`,
-        );
-      }
+      this.onBadMessage(msg, error);
       return;
     }
     if (!this.ws) {

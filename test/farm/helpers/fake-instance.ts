@@ -34,6 +34,8 @@ export class FakeInstance {
   answerBusy = false;
   /** Do not answer requests at all. */
   silent = false;
+  /** Frames sent to the client when a relay opens, before the answer (so before the browser's WebSocket is accepted). */
+  earlyFrames = 0;
   /** Every place request received. */
   readonly placeRequests: PlacementRequest[] = [];
   /** Relay messages received, per relay. */
@@ -115,6 +117,11 @@ export class FakeInstance {
     this.nc.publish(subject, data);
   }
 
+  /** Resolves once nats-server has everything published so far. */
+  async flush(): Promise<void> {
+    await this.nc.flush();
+  }
+
   /** Sends a relay message to the client side of the current relay. */
   toClient(message: RelayMessage): void {
     this.nc.publish(relaySubject(this.name, this.relay!, 'to-client'), encodeFarmMessage(message));
@@ -160,7 +167,7 @@ export class FakeInstance {
     msg.respond(encodeFarmMessage({ v: 1, ok: true, session: this.session, secret: this.secret, stunServers: [] }));
   }
 
-  /** Opens the relay: subscribes to to-instance first, then answers; echoes every frame back as "echo:<frame>". */
+  /** Opens the relay: subscribes to to-instance first, sends earlyFrames, then answers; echoes every frame back as "echo:<frame>". */
   private onSignal(msg: Msg): void {
     if (this.silent) return;
     const open = decodeSignalOpen(msg.data);
@@ -180,6 +187,7 @@ export class FakeInstance {
         }
       },
     });
+    for (let i = 0; i < this.earlyFrames; i++) this.toClient({ t: 'frame', data: `early-${i}` });
     msg.respond(encodeFarmMessage({ v: 1, ok: true }));
   }
 }
