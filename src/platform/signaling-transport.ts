@@ -1,4 +1,5 @@
 import type { RawData, WebSocket } from 'ws';
+import { closeReason, sendableCloseCode } from './websocket-close.js';
 
 /**
  * What SignalingConnection runs over: one text-frame channel to the client. The local gateway's
@@ -36,7 +37,7 @@ export class WebSocketTransport implements SignalingTransport {
   }
 
   close(code: number, reason: string): void {
-    this.ws.close(code, reason);
+    this.ws.close(sendableCloseCode(code), closeReason(reason));
   }
 
   onMessage(listener: (text: string, binary: boolean) => void): void {

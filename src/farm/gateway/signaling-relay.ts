@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { Logger } from '../../log/logger.js';
 import { decodeRelayMessage, encodeFarmMessage, MAX_RELAY_FRAME_BYTES, MAX_RELAY_MESSAGE_BYTES, type RelayMessage } from '../farm-messages.js';
 import { relaySubject } from '../subjects.js';
+import { closeReason, sendableCloseCode } from '../../platform/websocket-close.js';
 
 /**
  * One browser signaling WebSocket relayed to its instance over NATS (docs/farm.md "Relay"):
@@ -38,18 +39,6 @@ export interface RelayOptions extends RelayEndpoints {
   pingIntervalMs?: number;
   /** Called once when the relay is over, whichever side ended it. */
   onEnded(relay: SignalingRelay): void;
-}
-
-/** Codes a WebSocket close frame may carry (RFC 6455 §7.4); others become 1011. */
-export function sendableCloseCode(code: number): number {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999) ? code : 1011;
-}
-
-/** A reason fits in a close frame (123 bytes of UTF-8). */
-export function closeReason(reason: string): string {
-  let out = reason;
-  while (Buffer.byteLength(out) > 123) out = out.slice(0, -1);
-  return out;
 }
 
 export class SignalingRelay {

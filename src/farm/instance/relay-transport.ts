@@ -4,6 +4,7 @@ import type { RateLimitedLog } from '../../log/rate-limited-log.js';
 import type { SignalingTransport } from '../../platform/signaling-transport.js';
 import { decodeRelayMessage, encodeFarmMessage, FarmMessageError, MAX_RELAY_FRAME_BYTES, type RelayMessage } from '../farm-messages.js';
 import { relaySubject } from '../subjects.js';
+import { closeReason } from '../../platform/websocket-close.js';
 
 /** The gateway pings every 5 s; a relay silent this long is closed (docs/farm.md "Relay"). */
 export const DEFAULT_RELAY_SILENCE_MS = 20_000;
@@ -128,7 +129,7 @@ export class RelayTransport implements SignalingTransport {
   /** `tellClient`: send `close` to the gateway (not when the gateway closed, or cannot hear). */
   private finish(code: number, reason: string, tellClient: boolean): void {
     if (this.closed) return;
-    if (tellClient) this.publish({ t: 'close', code, reason: reason.slice(0, 123) });
+    if (tellClient) this.publish({ t: 'close', code, reason: closeReason(reason) });
     this.closed = true;
     clearTimeout(this.silenceTimer);
     this.subscription.unsubscribe();
